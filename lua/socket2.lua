@@ -1,0 +1,52 @@
+-- socket2: portable coroutine-based async sockets for LuaJIT.
+--   local socket = require'socket2'
+-- This file only assembles the public API from the parts in socket2/.
+local ffi = require'ffi'
+local shim = require'socket2.shim'
+local sched = require'socket2.sched'
+local addr = require'socket2.addr'
+local sock = require'socket2.socket'
+local stream = require'socket2.stream'
+local errors = require'socket2.errors'
+
+local M = {}
+
+M.backend = shim.backend -- 'epoll', 'kqueue', 'iocp', 'io_uring'
+M.C = require'socket2.os'.C
+
+-- addresses
+M.addr = addr.addr
+M.sockaddr = addr.sockaddr
+M.getnameinfo = addr.getnameinfo
+M.htons, M.ntohs, M.htonl, M.ntohl = addr.htons, addr.ntohs, addr.htonl, addr.ntohl
+
+-- sockets
+M.tcp, M.udp, M.raw, M.unix, M.wrap = sock.tcp, sock.udp, sock.raw, sock.unix, sock.wrap
+M.issocket = sock.is_socket
+M.stream = stream.new
+
+-- scheduler
+M.newthread = sched.newthread
+M.currentthread = sched.current
+M.suspend, M.resume = sched.suspend, sched.resume
+M.poll, M.start, M.stop, M.run = sched.poll, sched.start, sched.stop, sched.run
+M.sleep, M.sleep_until, M.clock = sched.sleep, sched.sleep_until, sched.clock
+M.stats = sched.stats
+
+-- the kernel object, to share it with another OS thread's socket2
+local function handle_getter(name, backends)
+  return function(h)
+    if not backends[shim.backend] then
+      errors.misuse('socket2.' .. name, ('not available with the %s backend'):format(shim.backend))
+    end
+    if h ~= nil and type(h) ~= 'number' and type(h) ~= 'cdata' then
+      errors.arg(name, 1, 'handle expected')
+    end
+    return sched.handle(h and tonumber(ffi.cast('int64_t', h)))
+  end
+end
+M.epoll_fd = handle_getter('epoll_fd', {epoll = true})
+M.kqueue_fd = handle_getter('kqueue_fd', {kqueue = true})
+M.iocp = handle_getter('iocp', {iocp = true})
+
+return M

@@ -1,0 +1,399 @@
+-- socket2/addr.lua: addresses. Three kinds of objects:
+--   sa  -- a socket address owned by Lua (struct s2_sockaddr: storage + len),
+--          returned by accept, getpeername, udp recv, socket.sockaddr();
+--   ai  -- a getaddrinfo list (struct addrinfo*), freed by the GC or ai:free();
+--   raw `struct sockaddr*` (ai.addr) has the same read methods as sa.
+-- Name lookups run on the shim's worker threads (never stalling the loop)
+-- unless the host is a numeric address, which is parsed on the spot.
+local ffi = require'ffi'
+local bit = require'bit'
+local osx = require'socket2.os'
+local shim = require'socket2.shim'
+local sched = require'socket2.sched'
+local errors = require'socket2.errors'
+
+local C, S2 = osx.C, shim.lib
+local AF, SOCK, IPPROTO, AI = osx.AF, osx.SOCK, osx.IPPROTO, osx.AI
+
+ffi.cdef[[
+typedef struct s2_sockaddr { struct sockaddr_storage ss; socklen_t len; } s2_sockaddr;
+]]
+
+local M = {}
+
+local function reverse(t)
+  local r = {}
+  for k, v in pairs(t) do if r[v] == nil or #k < #r[v] then r[v] = k end end
+  return r
+end
+local family_name = {[AF.inet] = 'inet', [AF.inet6] = 'inet6', [AF.unix] = 'unix', [AF.unspec] = 'unspec'}
+local type_name = {[SOCK.tcp] = 'tcp', [SOCK.udp] = 'udp', [SOCK.raw] = 'raw', [SOCK.seqpacket] = 'seqpacket'}
+local proto_name = reverse(IPPROTO)
+M.family_name, M.type_name, M.proto_name = family_name, type_name, proto_name
+
+local function floor_int(v) return v >= 0 and math.floor(v) or math.ceil(v) end
+
+-- name or number -> number, for the three socket() arguments
+local function lookup_const(t, v, fname, argn, what)
+  if v == nil then return nil end
+  local n = t[v]
+  if n then return n end
+  if type(v) == 'number' and v == floor_int(v) then return v end
+  errors.arg(fname, argn, ('unknown %s \'%s\''):format(what, tostring(v)))
+end
+
+function M.family(v, fname, argn) return lookup_const(AF, v, fname, argn, 'address family') end
+function M.socktype(v, fname, argn) return lookup_const(SOCK, v, fname, argn, 'socket type') end
+function M.protocol(v, fname, argn) return lookup_const(IPPROTO, v, fname, argn, 'protocol') end
+
+local function ai_flags(v, fname, argn)
+  if v == nil then return 0 end
+  if type(v) == 'number' then return v end
+  if type(v) == 'string' then v = {v} end
+  if type(v) ~= 'table' then errors.arg(fname, argn, 'flags must be a name, a list of names or a number') end
+  local f = 0
+  for _, name in ipairs(v) do
+    local x = AI[name]
+    if not x then errors.arg(fname, argn, ('unknown lookup flag \'%s\''):format(tostring(name))) end
+    f = bit.bor(f, x)
+  end
+  return f
+end
+
+-- port: integer 0..65535 or a string of digits -> number
+function M.port(port, fname, argn)
+  if port == nil then return 0 end
+  local n = tonumber(port)
+  if type(port) == 'string' and not port:find'^%d+$' then n = nil end
+  if not n or n ~= math.floor(n) or n < 0 or n > 65535 then
+    errors.arg(fname, argn, ('port must be an integer 0..65535, got %s'):format(
+      type(port) == 'string' and ("'" .. port .. "'") or tostring(port)))
+  end
+  return n
+end
+
+local function check_host(host, fname, argn)
+  if type(host) ~= 'string' then
+    errors.arg(fname, argn, 'host must be a string, nil, an address or a sockaddr, got ' .. type(host))
+  end
+  if host:find('\0', 1, true) then errors.arg(fname, argn, 'host contains a NUL byte') end
+end
+
+-- sockaddr objects ----------------------------------------------------------
+
+local sa_ct = ffi.typeof's2_sockaddr'
+local in_ptr = ffi.typeof'struct sockaddr_in*'
+local in6_ptr = ffi.typeof'struct sockaddr_in6*'
+local un_ptr = ffi.typeof'struct sockaddr_un*'
+local sa_ptr = ffi.typeof'struct sockaddr*'
+local SUN_OFF = ffi.offsetof('struct sockaddr_un', 'sun_path')
+local ipbuf = ffi.new'char[64]'
+
+local function ntohs(x) return bit.rshift(bit.bswap(x), 16) end
+M.ntohs, M.htons = ntohs, ntohs
+function M.ntohl(x) return tonumber(ffi.cast('uint32_t', bit.bswap(x))) end
+M.htonl = M.ntohl
+
+-- read methods shared by sa objects and raw struct sockaddr pointers;
+-- p is a struct sockaddr*, len the address length (nil: unknown)
+local function p_family(p) return osx.sa_family(p) end
+
+local function p_port(p)
+  local f = p_family(p)
+  if f == AF.inet then return ntohs(ffi.cast(in_ptr, p).sin_port)
+  elseif f == AF.inet6 then return ntohs(ffi.cast(in6_ptr, p).sin6_port) end
+  return nil
+end
+
+local function p_ip(p, len)
+  local f = p_family(p)
+  if f == AF.inet then
+    return ffi.string(C.inet_ntop(f, ffi.cast(in_ptr, p).sin_addr, ipbuf, 64))
+  elseif f == AF.inet6 then
+    return ffi.string(C.inet_ntop(f, ffi.cast(in6_ptr, p).sin6_addr, ipbuf, 64))
+  elseif f == AF.unix then
+    local path = ffi.cast(un_ptr, p).sun_path
+    if len then
+      local n = len - SUN_OFF
+      if n <= 0 then return '' end -- unnamed
+      if path[0] == 0 then return ffi.string(path, n) end -- abstract: keep the '\0'
+      local s = ffi.string(path, n)
+      return (s:gsub('%z.*', ''))
+    end
+    return ffi.string(path)
+  end
+  return nil
+end
+
+local function p_tostring(p, len)
+  local f = p_family(p)
+  if f == AF.inet then return p_ip(p) .. ':' .. p_port(p)
+  elseif f == AF.inet6 then return '[' .. p_ip(p) .. ']:' .. p_port(p)
+  elseif f == AF.unix then
+    local path = p_ip(p, len)
+    if path:sub(1, 1) == '\0' then return '@' .. path:sub(2) end
+    return path
+  end
+  return ('sockaddr(family %d)'):format(tonumber(f))
+end
+
+local sa = {}
+sa.__index = sa
+function sa:family() return family_name[tonumber(p_family(ffi.cast(sa_ptr, self)))] end
+function sa:port() return p_port(ffi.cast(sa_ptr, self)) end
+function sa:ip() return p_ip(ffi.cast(sa_ptr, self), self.len) end
+sa.path = sa.ip
+function sa:tostring() return p_tostring(ffi.cast(sa_ptr, self), self.len) end
+function sa:addr()
+  local f = p_family(ffi.cast(sa_ptr, self))
+  return ffi.cast(f == AF.inet and in_ptr or f == AF.inet6 and in6_ptr or f == AF.unix and un_ptr or sa_ptr, self)
+end
+function sa:ptr() return ffi.cast(sa_ptr, self) end
+function sa:copy() local c = sa_ct(); ffi.copy(c, self, ffi.sizeof(sa_ct)); return c end
+sa.__tostring = sa.tostring
+function sa.__eq(a, b)
+  if not (ffi.istype(sa_ct, a) and ffi.istype(sa_ct, b)) or a.len ~= b.len then return false end
+  return ffi.string(a, a.len) == ffi.string(b, b.len)
+end
+ffi.metatype(sa_ct, sa)
+M.sa_ct = sa_ct
+
+local rawsa = {}
+rawsa.__index = rawsa
+function rawsa:family() return family_name[tonumber(p_family(self))] end
+function rawsa:port() return p_port(self) end
+function rawsa:ip() return p_ip(self) end
+function rawsa:tostring() return p_tostring(self) end
+function rawsa:addr()
+  local f = p_family(self)
+  return ffi.cast(f == AF.inet and in_ptr or f == AF.inet6 and in6_ptr or f == AF.unix and un_ptr or sa_ptr, self)
+end
+rawsa.__tostring = rawsa.tostring
+ffi.metatype('struct sockaddr', rawsa)
+
+function M.is_sa(v) return ffi.istype(sa_ct, v) end
+
+-- A new sa copied from a struct sockaddr* of length len.
+function M.sa_from(p, len)
+  local s = sa_ct()
+  ffi.copy(s, p, len)
+  s.len = len
+  return s
+end
+
+-- Fills sa (or a new one) with a numeric ip + port; nil when ip is not a
+-- numeric address of that family.
+local function numeric(s, family, ip, port)
+  if family == AF.inet then
+    local a = ffi.cast(in_ptr, s)
+    if C.inet_pton(AF.inet, ip, a.sin_addr) ~= 1 then return nil end
+    osx.sa_set_family(s, AF.inet, ffi.sizeof'struct sockaddr_in')
+    a.sin_port = ntohs(port)
+    s.len = ffi.sizeof'struct sockaddr_in'
+    return s
+  elseif family == AF.inet6 then
+    local a = ffi.cast(in6_ptr, s)
+    local scope = ip:match'%%(.*)$'
+    if scope then ip = ip:sub(1, -#scope - 2) end
+    if C.inet_pton(AF.inet6, ip, a.sin6_addr) ~= 1 then return nil end
+    osx.sa_set_family(s, AF.inet6, ffi.sizeof'struct sockaddr_in6')
+    a.sin6_port = ntohs(port)
+    a.sin6_flowinfo = 0
+    a.sin6_scope_id = tonumber(scope) or 0
+    s.len = ffi.sizeof'struct sockaddr_in6'
+    return s
+  end
+end
+
+-- A unix address: path, or '\0name' for a Linux abstract name.
+function M.unix(path, fname, argn)
+  fname, argn = fname or 'sockaddr', argn or 1
+  if type(path) ~= 'string' then errors.arg(fname, argn, 'unix path must be a string') end
+  local abstract = path:sub(1, 1) == '\0'
+  if abstract and not osx.ABSTRACT_UNIX then
+    return nil, 'abstract unix names are not supported on this OS', 'EAFNOSUPPORT'
+  end
+  if not abstract and path:find('\0', 1, true) then errors.arg(fname, argn, 'unix path contains a NUL byte') end
+  if #path == 0 then errors.arg(fname, argn, 'unix path is empty') end
+  local max = abstract and osx.SUN_PATH_MAX or osx.SUN_PATH_MAX - 1
+  if #path > max then
+    return nil, ('unix socket path too long (%d bytes, at most %d)'):format(#path, max), 'ENAMETOOLONG'
+  end
+  local s = sa_ct()
+  local len = SUN_OFF + #path + (abstract and 0 or 1)
+  osx.sa_set_family(s, AF.unix, len)
+  ffi.copy(ffi.cast(un_ptr, s).sun_path, path, #path)
+  s.len = len
+  return s
+end
+
+-- socket.sockaddr(ip, port) / sockaddr(unix_path): a numeric sa.
+function M.sockaddr(ip, port)
+  if port == nil and type(ip) == 'string' and not ip:find'^[%x:.%%]+$' then
+    return M.unix(ip, 'sockaddr', 1)
+  end
+  check_host(ip, 'sockaddr', 1)
+  port = M.port(port, 'sockaddr', 2)
+  local s = sa_ct()
+  local r = numeric(s, AF.inet, ip, port) or numeric(s, AF.inet6, ip, port)
+  if not r then return nil, 'not a numeric IP address: ' .. ip, 'EINVAL' end
+  return r
+end
+
+-- ai lists -------------------------------------------------------------------
+
+local ai_heads = setmetatable({}, {__mode = 'k'}) -- child ai -> head: keeps the list alive
+
+local ai = {}
+ai.__index = function(self, k)
+  if k == 'addr' then return self.ai_addr end
+  if k == 'addrlen' then return self.ai_addrlen end
+  return ai[k]
+end
+function ai:free()
+  ffi.gc(self, nil)
+  C.freeaddrinfo(self)
+end
+function ai:next(_)
+  local n = self.ai_next
+  if n == nil then return nil end
+  ai_heads[n] = ai_heads[self] or self
+  return n
+end
+function ai:addrs()
+  local cur
+  return function()
+    if cur == nil then cur = self else cur = cur:next() end
+    return cur
+  end
+end
+function ai:type() return type_name[self.ai_socktype] end
+function ai:family() return family_name[self.ai_family] end
+function ai:protocol() return proto_name[self.ai_protocol] end
+function ai:name() return self.ai_canonname ~= nil and ffi.string(self.ai_canonname) or nil end
+function ai:tostring() return p_tostring(self.ai_addr, self.ai_addrlen) end
+function ai:sockaddr() return M.sa_from(self.ai_addr, self.ai_addrlen) end
+ai.__tostring = ai.tostring
+ffi.metatype('struct addrinfo', ai)
+local ai_ptr = ffi.typeof'struct addrinfo*'
+
+function M.is_ai(v) return ffi.istype(ai_ptr, v) end
+
+-- getaddrinfo, never on the loop's thread unless it cannot block (numeric
+-- host and port): a slow lookup parks only its caller, up to expires.
+local lookup_out = ffi.new's2_lookup*[1]'
+local take_out = ffi.new'void*[1]'
+local function on_lookup_event(rec, flags, result) sched.wake(rec, result) end
+
+function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
+  local hints
+  local numeric_host = host == nil or host:find'^[%d.]+$' or host:find'^[%x:.]*:[%x:.%%%w]*$'
+  if numeric_host and (service == nil or service:find'^%d+$') then
+    hints = ffi.new'struct addrinfo'
+    hints.ai_family, hints.ai_socktype, hints.ai_protocol = family, stype, protocol
+    hints.ai_flags = bit.bor(flags, AI.numerichost, AI.numericserv)
+    local out = ffi.new'struct addrinfo*[1]'
+    local rc = C.getaddrinfo(host, service, hints, out)
+    if rc == 0 then return ffi.gc(out[0], C.freeaddrinfo) end
+    -- not numeric after all (e.g. '1.2.3'): fall through to a real lookup
+  end
+  local rec = {_on_event = on_lookup_event}
+  local id, gen = sched.alloc_slot(rec)
+  local rc = S2.s2_lookup_start(sched.loop(), host, service, family, stype, protocol, flags,
+    id, gen, lookup_out)
+  if rc < 0 then sched.free_slot(id); return errors.s2(rc) end
+  local req = lookup_out[0]
+  local res, err, code = sched.park(rec, expires)
+  sched.free_slot(id)
+  if res == nil then
+    S2.s2_lookup_cancel(req)
+    return nil, err, code
+  end
+  rc = S2.s2_lookup_take(req, take_out)
+  if rc < 0 then
+    local _, msg, name = errors.s2(rc)
+    return nil, msg .. (host and (': ' .. host) or ''), name
+  end
+  return ffi.gc(ffi.cast(ai_ptr, take_out[0]), C.freeaddrinfo)
+end
+
+-- socket.addr(host, port, [type], [family], [protocol], [flags], [expires])
+--   host: nil or '*' (any address, passive), 'localhost', a name or a
+--   numeric address; an ai is passed through (returns ai, true).
+function M.addr(host, port, stype, family, protocol, flags, expires)
+  if type(host) == 'table' then
+    local t = host
+    host, port, stype, family, protocol, flags = t.host, t.port, t.type or t.socket_type,
+      t.family, t.protocol, t.flags
+  end
+  if M.is_ai(host) then return host, true end
+  local fl = ai_flags(flags, 'addr', 6)
+  if host == nil or host == '*' then
+    host = nil
+    fl = bit.bor(fl, AI.passive)
+  else
+    check_host(host, 'addr', 1)
+  end
+  port = M.port(port, 'addr', 2)
+  local st = M.socktype(stype or 'tcp', 'addr', 3)
+  local fam = M.family(family or 'unspec', 'addr', 4)
+  if fam == AF.unix then errors.arg('addr', 4, 'use socket.sockaddr(path) for unix addresses') end
+  local proto = M.protocol(protocol or 0, 'addr', 5)
+  if expires ~= nil and type(expires) ~= 'number' then errors.arg('addr', 7, 'expires must be a number') end
+  return M.getaddrinfo(host, tostring(port), fam, st, proto, fl, expires)
+end
+
+-- Resolve (host, port) for a socket of family/type: an sa or ai to use.
+-- Numeric hosts fill the socket's scratch sa without any allocation.
+function M.resolve(s, host, port, fname, argn, passive, expires)
+  if M.is_sa(host) or M.is_ai(host) then return host end
+  if ffi.istype(sa_ptr, host) then return M.sa_from(host, ffi.sizeof'struct sockaddr_storage') end
+  local fam = s._family
+  if fam == AF.unix then
+    if type(host) ~= 'string' then errors.arg(fname, argn, 'unix path expected') end
+    return M.unix(host, fname, argn)
+  end
+  if host == nil or host == '*' then
+    host = fam == AF.inet6 and '::' or '0.0.0.0'
+  else
+    check_host(host, fname, argn)
+  end
+  port = M.port(port, fname, argn + 1)
+  local scratch = s._sa
+  local r = numeric(scratch, fam, host, port)
+  if r then return r end
+  if fam == AF.inet and host:find'^[%d.]+$' then
+    return nil, 'not an IPv4 address: ' .. host, 'EAI_NONAME'
+  end
+  return M.getaddrinfo(host, tostring(port), fam, s._type, s._protocol or 0,
+    passive and AI.passive or 0, expires)
+end
+
+-- For each address an sa/ai names: fn(struct sockaddr*, len) until it
+-- returns a non-nil first value; returns that, or the last failure.
+function M.each(target, fn)
+  if M.is_sa(target) then return fn(ffi.cast(sa_ptr, target), target.len) end
+  local r1, r2, r3
+  local cur = target
+  while cur ~= nil do
+    r1, r2, r3 = fn(cur.ai_addr, cur.ai_addrlen)
+    if r1 ~= nil then return r1, r2, r3 end
+    cur = cur.ai_next
+  end
+  if r2 == nil then return nil, 'no address to use', 'EADDRNOTAVAIL' end
+  return r1, r2, r3
+end
+
+local NI_MAXHOST, NI_MAXSERV = 1025, 32
+function M.getnameinfo(s, flags)
+  local p, len
+  if M.is_sa(s) then p, len = ffi.cast(sa_ptr, s), s.len
+  elseif ffi.istype(sa_ptr, s) then p, len = s, ffi.sizeof'struct sockaddr_storage'
+  else errors.arg('getnameinfo', 1, 'sockaddr expected') end
+  local host, serv = ffi.new('char[?]', NI_MAXHOST), ffi.new('char[?]', NI_MAXSERV)
+  local rc = C.getnameinfo(p, len, host, NI_MAXHOST, serv, NI_MAXSERV, flags or 0)
+  if rc ~= 0 then return nil, 'getnameinfo failed', 'EAI_NONAME' end
+  return ffi.string(host), ffi.string(serv)
+end
+
+return M

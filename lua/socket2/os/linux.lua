@@ -1,0 +1,176 @@
+-- socket2/os/linux.lua: the Linux socket ABI. Every os/*.lua file exports
+-- the same keys (spec/os_spec.lua checks it), so the rest of socket2 never
+-- asks which OS it runs on.
+local ffi = require'ffi'
+local bit = require'bit'
+local C = ffi.C
+
+ffi.cdef[[
+typedef uint32_t socklen_t;
+typedef unsigned short sa_family_t;
+struct sockaddr { sa_family_t sa_family; char sa_data[14]; };
+struct sockaddr_in { sa_family_t sin_family; uint16_t sin_port; uint8_t sin_addr[4]; uint8_t sin_zero[8]; };
+struct sockaddr_in6 { sa_family_t sin6_family; uint16_t sin6_port; uint32_t sin6_flowinfo;
+                      uint8_t sin6_addr[16]; uint32_t sin6_scope_id; };
+struct sockaddr_un { sa_family_t sun_family; char sun_path[108]; };
+struct sockaddr_storage { sa_family_t ss_family; char ss_pad[118]; uint64_t ss_align; };
+struct addrinfo { int ai_flags; int ai_family; int ai_socktype; int ai_protocol;
+                  socklen_t ai_addrlen; struct sockaddr *ai_addr; char *ai_canonname;
+                  struct addrinfo *ai_next; };
+struct linger { int l_onoff; int l_linger; };
+struct timeval { long tv_sec; long tv_usec; };
+struct timespec { long tv_sec; long tv_nsec; };
+
+int socket(int domain, int type, int protocol);
+int bind(int fd, const struct sockaddr *addr, socklen_t len);
+int listen(int fd, int backlog);
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int connect(int fd, const struct sockaddr *addr, socklen_t len);
+/* ssize_t declared as int: lengths are capped below 2^31 by the caller, and
+   an int result is a plain Lua number (an intptr_t would box a cdata per call) */
+int send(int fd, const void *buf, size_t n, int flags);
+int recv(int fd, void *buf, size_t n, int flags);
+int sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len);
+int recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len);
+int shutdown(int fd, int how);
+int close(int fd);
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+int getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int ioctl(int fd, unsigned long req, ...);
+int fcntl(int fd, int cmd, ...);
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
+void freeaddrinfo(struct addrinfo *res);
+int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
+                char *serv, socklen_t servlen, int flags);
+const char *inet_ntop(int af, const void *src, char *dst, socklen_t size);
+int inet_pton(int af, const char *src, void *dst);
+int clock_gettime(int clk, struct timespec *ts);
+int unlink(const char *path);
+struct pollfd { int fd; short events; short revents; };
+int poll(struct pollfd *fds, unsigned long nfds, int timeout);
+]]
+
+local M = {C = C, name = 'linux'}
+
+M.AF = {unspec = 0, unix = 1, inet = 2, inet6 = 10}
+M.SOCK = {tcp = 1, udp = 2, raw = 3, stream = 1, dgram = 2, seqpacket = 5}
+M.SOCK_NONBLOCK = 0x800
+M.SOCK_CLOEXEC = 0x80000
+M.IPPROTO = {ip = 0, icmp = 1, igmp = 2, tcp = 6, udp = 17, ipv6 = 41, icmpv6 = 58, raw = 255}
+M.AI = {passive = 0x1, canonname = 0x2, numerichost = 0x4, v4mapped = 0x8, all = 0x10,
+        addrconfig = 0x20, numericserv = 0x400}
+M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, waitall = 0x100, dontwait = 0x40}
+M.MSG_NOSIGNAL = 0x4000 -- added to every send: a closed peer is EPIPE, not SIGPIPE
+M.SHUT = {r = 0, w = 1, rw = 2}
+M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 1, 2, 8
+M.SUN_PATH_MAX = 108
+M.ABSTRACT_UNIX = true -- '\0name' paths live in the abstract namespace
+
+local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 1, 6, 0, 41
+-- name -> {level, optname, kind}; kinds: bool, int, linger, error, type
+M.SOCKOPT = {
+  acceptconn = {SOL_SOCKET, 30, 'bool', ro = true},
+  broadcast  = {SOL_SOCKET, 6, 'bool'},
+  dontroute  = {SOL_SOCKET, 5, 'bool'},
+  error      = {SOL_SOCKET, 4, 'error', ro = true},
+  keepalive  = {SOL_SOCKET, 9, 'bool'},
+  linger     = {SOL_SOCKET, 13, 'linger'},
+  oobinline  = {SOL_SOCKET, 10, 'bool'},
+  rcvbuf     = {SOL_SOCKET, 8, 'int'},
+  rcvlowat   = {SOL_SOCKET, 18, 'int'},
+  reuseaddr  = {SOL_SOCKET, 2, 'bool'},
+  reuseport  = {SOL_SOCKET, 15, 'bool'},
+  sndbuf     = {SOL_SOCKET, 7, 'int'},
+  sndlowat   = {SOL_SOCKET, 19, 'int'},
+  type       = {SOL_SOCKET, 3, 'type', ro = true},
+  nodelay    = {IPPROTO_TCP, 1, 'bool'},
+  maxseg     = {IPPROTO_TCP, 2, 'int'},
+  cork       = {IPPROTO_TCP, 3, 'bool'},
+  keepidle   = {IPPROTO_TCP, 4, 'int'},
+  keepintvl  = {IPPROTO_TCP, 5, 'int'},
+  keepcnt    = {IPPROTO_TCP, 6, 'int'},
+  quickack   = {IPPROTO_TCP, 12, 'bool'},
+  fastopen   = {IPPROTO_TCP, 23, 'int'},
+  ttl        = {IPPROTO_IP, 2, 'int'},
+  tos        = {IPPROTO_IP, 1, 'int'},
+  multicast_ttl  = {IPPROTO_IP, 33, 'int'},
+  multicast_loop = {IPPROTO_IP, 34, 'bool'},
+  v6only         = {IPPROTO_IPV6, 26, 'bool'},
+  unicast_hops   = {IPPROTO_IPV6, 16, 'int'},
+  multicast_hops = {IPPROTO_IPV6, 18, 'int'},
+}
+
+-- errno values the Lua layer tests itself; everything else is mapped to a
+-- portable name by the shim (s2_from_oserror), from one table.
+M.EAGAIN, M.EINPROGRESS, M.EINTR, M.EWOULDBLOCK = 11, 115, 4, 11
+
+M.INVALID_FD = -1
+M.fd_type = 'int' -- what s:fileno() returns (a number)
+
+function M.errno() return ffi.errno() end
+
+-- A new non-blocking, close-on-exec socket, or -1 (see errno()).
+function M.socket(family, stype, protocol)
+  return C.socket(family, bit.bor(stype, M.SOCK_NONBLOCK, M.SOCK_CLOEXEC), protocol)
+end
+
+function M.accept(fd, sa, lenp)
+  return C.accept4(fd, sa, lenp, M.SOCK_NONBLOCK + M.SOCK_CLOEXEC)
+end
+
+M.closesocket = C.close
+
+local F_GETFL, F_SETFL, O_NONBLOCK = 3, 4, 0x800
+function M.set_nonblocking(fd, on)
+  local fl = C.fcntl(fd, F_GETFL)
+  if fl < 0 then return false end
+  fl = on and bit.bor(fl, O_NONBLOCK) or bit.band(fl, bit.bnot(O_NONBLOCK))
+  return C.fcntl(fd, F_SETFL, ffi.cast('int', fl)) == 0
+end
+
+M.SOMAXCONN = 4096
+
+-- Is fd readable ('r') or writable ('w') right now? (poll with timeout 0)
+local pfd = ffi.new'struct pollfd'
+local POLLIN, POLLOUT, POLLERR, POLLHUP = 1, 4, 8, 16
+function M.ready_now(fd, dir)
+  pfd.fd = fd
+  pfd.events = dir == 'r' and POLLIN or POLLOUT
+  pfd.revents = 0
+  if C.poll(pfd, 1, 0) <= 0 then return false end
+  return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
+end
+
+local FIONREAD = 0x541B
+local nread_out = ffi.new'int[1]'
+function M.nread(fd)
+  if C.ioctl(fd, FIONREAD, nread_out) ~= 0 then return nil end
+  return nread_out[0]
+end
+
+-- The kind of a wrapped fd, from SO_TYPE / SO_DOMAIN.
+local SO_DOMAIN, SO_PROTOCOL = 39, 38
+function M.socket_info(fd)
+  local v, len = ffi.new'int[1]', ffi.new'socklen_t[1]'
+  local function get(opt)
+    len[0] = 4
+    if C.getsockopt(fd, SOL_SOCKET, opt, v, len) ~= 0 then return nil end
+    return v[0]
+  end
+  return get(SO_DOMAIN), get(3), get(SO_PROTOCOL)
+end
+
+-- sockaddr family/length helpers (BSD has sa_len; Linux does not).
+function M.sa_family(sa) return ffi.cast('struct sockaddr*', sa).sa_family end
+function M.sa_set_family(sa, family, len) ffi.cast('struct sockaddr*', sa).sa_family = family end
+
+local CLOCK_MONOTONIC = 1
+local ts = ffi.new'struct timespec'
+function M.clock()
+  C.clock_gettime(CLOCK_MONOTONIC, ts)
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+end
+
+return M

@@ -1,0 +1,734 @@
+-- socket2/socket.lua: socket objects (tcp, udp, raw, unix) on the readiness
+-- path. Each call tries the non-blocking syscall first and parks only on
+-- EAGAIN, until the slot's edge-triggered event arrives. Two rules save
+-- syscalls: a socket is registered with the loop only when it first has to
+-- wait, and on a stream socket a short read (or write) means the kernel
+-- queue is drained (full), so the next call waits for the edge instead of
+-- making a syscall that can only return EAGAIN.
+local ffi = require'ffi'
+local bit = require'bit'
+local osx = require'socket2.os'
+local shim = require'socket2.shim'
+local sched = require'socket2.sched'
+local addr = require'socket2.addr'
+local errors = require'socket2.errors'
+
+local C, S2 = osx.C, shim.lib
+local band, bor = bit.band, bit.bor
+local AF, SOCK = osx.AF, osx.SOCK
+local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
+local MSG_NOSIGNAL = osx.MSG_NOSIGNAL
+local errno = osx.errno
+local park, wake = sched.park, sched.wake
+local clock = osx.clock
+local sizeof, istype = ffi.sizeof, ffi.istype
+local type, tonumber = type, tonumber
+
+local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
+local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
+local LEN_MAX = 0x7fffffff
+local PTR_SIZE = sizeof'void*'
+
+local M = {}
+
+-- per-kind method tables, filled below
+local common, stream, dgram, listener = {}, {}, {}, {}
+local tcp_mt, udp_mt, raw_mt, unix_stream_mt, unix_dgram_mt
+
+local sa_ct = addr.sa_ct
+local sa_ptr = ffi.typeof'struct sockaddr*'
+local lenp = ffi.new'socklen_t[1]'
+local optval = ffi.new'int[1]'
+local lingerval = ffi.new'struct linger'
+
+-- construction ---------------------------------------------------------------
+
+local function new(mt, fd, family, stype, protocol)
+  local s = setmetatable({
+    fd = fd, _family = family, _type = stype, _protocol = protocol,
+    _stream = stype == SOCK.stream,
+    _rready = true, _wready = true, -- optimistic: try the syscall first
+    _rhup = false, _err = false,
+    _watched = false, _closed = false,
+    _rrec = {}, _wrec = {},
+    _timeout = nil,
+    _sa = sa_ct(), -- scratch for numeric addresses
+  }, mt)
+  s.id, s.gen = sched.alloc_slot(s)
+  return s
+end
+
+local function create(mt, fname, family, stype, protocol)
+  local fd = osx.socket(family, stype, protocol)
+  if fd == osx.INVALID_FD then return errors.os(errno()) end
+  return new(mt, fd, family, stype, protocol)
+end
+
+local function family_arg(v, default, fname)
+  return addr.family(v or default, fname, 1)
+end
+
+function M.tcp(family, protocol)
+  local fam = family_arg(family, 'inet', 'tcp')
+  if fam ~= AF.inet and fam ~= AF.inet6 then errors.arg('tcp', 1, 'family must be inet or inet6') end
+  return create(tcp_mt, 'tcp', fam, SOCK.stream, addr.protocol(protocol or 0, 'tcp', 2))
+end
+
+function M.udp(family, protocol)
+  local fam = family_arg(family, 'inet', 'udp')
+  if fam ~= AF.inet and fam ~= AF.inet6 then errors.arg('udp', 1, 'family must be inet or inet6') end
+  return create(udp_mt, 'udp', fam, SOCK.dgram, addr.protocol(protocol or 0, 'udp', 2))
+end
+
+function M.raw(family, protocol)
+  local fam = family_arg(family, 'inet', 'raw')
+  if fam ~= AF.inet and fam ~= AF.inet6 then errors.arg('raw', 1, 'family must be inet or inet6') end
+  local proto = addr.protocol(protocol or (fam == AF.inet6 and 'icmpv6' or 'icmp'), 'raw', 2)
+  return create(raw_mt, 'raw', fam, SOCK.raw, proto)
+end
+
+function M.unix(stype)
+  local st = addr.socktype(stype or 'stream', 'unix', 1)
+  if st == SOCK.stream then return create(unix_stream_mt, 'unix', AF.unix, st, 0)
+  elseif st == SOCK.dgram or st == SOCK.seqpacket then return create(unix_dgram_mt, 'unix', AF.unix, st, 0) end
+  errors.arg('unix', 1, 'type must be stream, dgram or seqpacket')
+end
+
+-- socket.wrap(fd, [kind]): adopt an existing socket descriptor.
+function M.wrap(fd, kind)
+  if type(fd) ~= 'number' or fd < 0 or fd ~= math.floor(fd) then
+    errors.arg('wrap', 1, 'socket descriptor expected')
+  end
+  local family, stype, protocol = osx.socket_info(fd)
+  if not family then return errors.os(errno()) end
+  local mt
+  if family == AF.unix then
+    mt = stype == SOCK.stream and unix_stream_mt or unix_dgram_mt
+  elseif stype == SOCK.stream then mt = tcp_mt
+  elseif stype == SOCK.dgram then mt = udp_mt
+  elseif stype == SOCK.raw then mt = raw_mt
+  else return nil, 'unsupported socket type', 'EPROTOTYPE' end
+  if kind ~= nil and kind ~= mt.kind then
+    errors.arg('wrap', 2, ('descriptor is a %s socket, not %s'):format(mt.kind, tostring(kind)))
+  end
+  if not osx.set_nonblocking(fd, true) then return errors.os(errno()) end
+  return new(mt, fd, family, stype, protocol)
+end
+
+-- argument checks ------------------------------------------------------------
+
+local function check_open(self, fname)
+  if self._closed then errors.misuse(fname, 'socket is closed') end
+end
+
+local function check_self(self, fname)
+  if type(self) ~= 'table' or self._rrec == nil then
+    errors.misuse(fname, 'socket expected (did you call it with . instead of :?)')
+  end
+  if self._closed then errors.misuse(fname, 'socket is closed') end
+end
+
+local function check_expires(expires, fname, argn)
+  if expires ~= nil and (type(expires) ~= 'number' or expires ~= expires) then
+    errors.arg(fname, argn, 'expires must be a clock() time or nil')
+  end
+end
+
+-- buffer + length for reading into: cdata and a length that fits it
+local function check_rbuf(buf, len, fname)
+  if type(buf) ~= 'cdata' then
+    errors.arg(fname, 1, 'cdata buffer expected, got ' .. type(buf))
+  end
+  if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
+    errors.arg(fname, 2, 'length must be a non-negative integer')
+  end
+  local size = sizeof(buf)
+  if size and size ~= PTR_SIZE and len > size then
+    errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
+  end
+  if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+end
+
+-- buffer + length for sending: string (len defaults to #s) or cdata
+local function check_wbuf(buf, len, fname)
+  local t = type(buf)
+  if t == 'string' then
+    if len == nil then return #buf end
+    if type(len) ~= 'number' or len < 0 or len > #buf or len ~= math.floor(len) then
+      errors.arg(fname, 2, ('length must be an integer 0..%d'):format(#buf))
+    end
+    return len
+  elseif t == 'cdata' then
+    if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
+      errors.arg(fname, 2, 'length must be a non-negative integer')
+    end
+    local size = sizeof(buf)
+    if size and size ~= PTR_SIZE and len > size then
+      errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
+    end
+    if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+    return len
+  end
+  errors.arg(fname, 1, 'string or cdata expected, got ' .. t)
+end
+
+local msgflag_cache = {}
+local function msgflags(flags, fname, argn)
+  if flags == nil then return 0 end
+  local f = msgflag_cache[flags]
+  if f then return f end
+  if type(flags) ~= 'string' then errors.arg(fname, argn, 'flags must be a string like \'peek\' or \'peek oob\'') end
+  f = 0
+  for name in flags:gmatch'%S+' do
+    local v = osx.MSG[name]
+    if not v then errors.arg(fname, argn, ('unknown flag \'%s\''):format(name)) end
+    f = bor(f, v)
+  end
+  msgflag_cache[flags] = f
+  return f
+end
+
+-- waiting --------------------------------------------------------------------
+
+local function watch(self)
+  local rc = sched.submit1(S2.S2_OP_WATCH, self.fd, self.id, self.gen, READ + WRITE)
+  if rc < 0 then return errors.s2(rc) end
+  self._watched = true
+  return true
+end
+
+function common:_on_event(flags, result)
+  if band(flags, RMASK) ~= 0 then
+    self._rready = true
+    if band(flags, HUP) ~= 0 then self._rhup = true end
+    if band(flags, ERROR) ~= 0 then self._err = true end
+    if self._rrec.thread then wake(self._rrec, true) end
+  end
+  if band(flags, WMASK) ~= 0 then
+    self._wready = true
+    if self._wrec.thread then wake(self._wrec, true) end
+  end
+end
+
+-- The deadline of a call: explicit expires, else the socket's timeout.
+local function deadline(self, expires)
+  if expires then return expires end
+  local t = self._timeout
+  return t and clock() + t
+end
+
+-- Parks on rec until the socket's next edge (or deadline/close).
+local function wait_edge(self, rec, expires)
+  if not self._watched then
+    local ok, err, code = watch(self)
+    if not ok then return nil, err, code end
+  end
+  local ok, err, code = park(rec, expires)
+  if self._closed then return errors.closed() end
+  return ok, err, code
+end
+
+local function busy(rec, fname, what)
+  if rec.busy then
+    errors.misuse(fname, ('another thread is already %s this socket'):format(what))
+  end
+end
+
+-- common methods ---------------------------------------------------------------
+
+function common:type() return addr.type_name[self._type] end
+function common:family() return addr.family_name[self._family] end
+function common:protocol() return addr.proto_name[self._protocol] or self._protocol end
+function common:closed() return self._closed end
+function common:fileno() check_open(self, 'fileno'); return self.fd end
+function common:kind() return getmetatable(self).kind end
+
+function common:close()
+  if self._closed then return true end
+  self._closed = true
+  sched.free_slot(self.id)
+  wake(self._rrec, errors.closed())
+  wake(self._wrec, errors.closed())
+  if osx.closesocket(self.fd) ~= 0 then return errors.os(errno()) end
+  return true
+end
+
+-- Detach: the socket object closes, the descriptor stays open and is returned.
+function common:release()
+  check_open(self, 'release')
+  if self._watched then sched.submit1(S2.S2_OP_UNWATCH, self.fd, self.id, self.gen, 0) end
+  self._closed = true
+  sched.free_slot(self.id)
+  wake(self._rrec, errors.closed())
+  wake(self._wrec, errors.closed())
+  return self.fd
+end
+
+function common:settimeout(t)
+  check_open(self, 'settimeout')
+  if t ~= nil and (type(t) ~= 'number' or t ~= t or t < 0) then
+    errors.arg('settimeout', 1, 'timeout must be a non-negative number of seconds or nil')
+  end
+  self._timeout = t
+  return true
+end
+function common:gettimeout() return self._timeout end
+
+function common:bind(host, port)
+  check_open(self, 'bind')
+  local target, err, code = addr.resolve(self, host, port, 'bind', 1, true)
+  if not target then return nil, err, code end
+  local fd = self.fd
+  return addr.each(target, function(p, len)
+    if C.bind(fd, p, len) == 0 then return true end
+    return errors.os(errno())
+  end)
+end
+
+local shut = osx.SHUT
+function common:shutdown(how)
+  check_open(self, 'shutdown')
+  local h = shut[how or 'rw']
+  if not h then errors.arg('shutdown', 1, 'how must be \'r\', \'w\' or \'rw\'') end
+  if C.shutdown(self.fd, h) ~= 0 then return errors.os(errno()) end
+  return true
+end
+
+local function sockname(self, fname, getter)
+  check_open(self, fname)
+  local s = sa_ct()
+  lenp[0] = sizeof(s.ss)
+  if getter(self.fd, ffi.cast(sa_ptr, s), lenp) ~= 0 then return errors.os(errno()) end
+  s.len = lenp[0]
+  return s
+end
+function common:getsockname() return sockname(self, 'getsockname', C.getsockname) end
+function common:getpeername() return sockname(self, 'getpeername', C.getpeername) end
+
+local function opt_def(name, fname)
+  local o = osx.SOCKOPT[name]
+  if not o then errors.arg(fname, 1, ('unknown option \'%s\''):format(tostring(name))) end
+  return o
+end
+
+function common:getopt(name)
+  check_open(self, 'getopt')
+  local o = opt_def(name, 'getopt')
+  local kind = o[3]
+  local p = kind == 'linger' and lingerval or optval
+  lenp[0] = kind == 'linger' and sizeof(lingerval) or sizeof(optval)
+  optval[0] = 0
+  if C.getsockopt(self.fd, o[1], o[2], p, lenp) ~= 0 then return errors.os(errno()) end
+  if kind == 'bool' then return optval[0] ~= 0
+  elseif kind == 'int' then return optval[0]
+  elseif kind == 'linger' then return lingerval.l_onoff ~= 0 and lingerval.l_linger or false
+  elseif kind == 'error' then
+    -- the pending error, cleared by reading it: nil when there is none
+    if optval[0] == 0 then return nil end
+    local _, msg, code = errors.os(optval[0])
+    return msg, code
+  elseif kind == 'type' then return addr.type_name[optval[0]] or optval[0] end
+end
+
+function common:setopt(name, v)
+  check_open(self, 'setopt')
+  local o = opt_def(name, 'setopt')
+  local kind = o[3]
+  if o.ro then errors.arg('setopt', 1, ('option \'%s\' is read-only'):format(name)) end
+  local p, len
+  if kind == 'bool' then
+    if type(v) ~= 'boolean' then errors.arg('setopt', 2, ('option \'%s\' takes a boolean'):format(name)) end
+    optval[0] = v and 1 or 0; p, len = optval, sizeof(optval)
+  elseif kind == 'int' then
+    if type(v) ~= 'number' or v ~= math.floor(v) or v < -0x80000000 or v > 0x7fffffff then
+      errors.arg('setopt', 2, ('option \'%s\' takes an integer'):format(name))
+    end
+    optval[0] = v; p, len = optval, sizeof(optval)
+  elseif kind == 'linger' then
+    if v ~= false and (type(v) ~= 'number' or v < 0 or v ~= math.floor(v)) then
+      errors.arg('setopt', 2, 'option \'linger\' takes false or whole seconds >= 0')
+    end
+    lingerval.l_onoff = v and 1 or 0
+    lingerval.l_linger = v or 0
+    p, len = lingerval, sizeof(lingerval)
+  end
+  if C.setsockopt(self.fd, o[1], o[2], p, len) ~= 0 then return errors.os(errno()) end
+  return true
+end
+
+-- Bytes waiting to be read (FIONREAD).
+function common:nread()
+  check_open(self, 'nread')
+  local n = osx.nread(self.fd)
+  if not n then return errors.os(errno()) end
+  return n
+end
+
+-- Waits until the socket is readable ('r') or writable ('w'), or the
+-- timeout (seconds) passes: true, or nil,'timeout',code.
+function common:wait(dir, timeout)
+  check_open(self, 'wait')
+  if dir ~= 'r' and dir ~= 'w' then errors.arg('wait', 1, 'direction must be \'r\' or \'w\'') end
+  if timeout ~= nil and (type(timeout) ~= 'number' or timeout ~= timeout) then
+    errors.arg('wait', 2, 'timeout must be a number of seconds or nil')
+  end
+  local rec = dir == 'r' and self._rrec or self._wrec
+  busy(rec, 'wait', dir == 'r' and 'reading' or 'writing')
+  if not self._watched then
+    local ok, err, code = watch(self)
+    if not ok then return nil, err, code end
+  end
+  -- registered first, so an edge after this check is not lost
+  if osx.ready_now(self.fd, dir) then return true end
+  if dir == 'r' then self._rready = false else self._wready = false end
+  rec.busy = true
+  local ok, err, code = wait_edge(self, rec, timeout and clock() + timeout)
+  rec.busy = false
+  if not ok then return nil, err, code end
+  return true
+end
+
+-- receiving and sending --------------------------------------------------------
+
+-- recv on a connected socket: n (0 at EOF), or nil, err, code.
+local function recv(self, buf, len, expires, flags, fname)
+  check_self(self, fname)
+  check_rbuf(buf, len, fname)
+  check_expires(expires, fname, 3)
+  local fl = msgflags(flags, fname, 4)
+  local rec = self._rrec
+  busy(rec, fname, 'reading')
+  local fd = self.fd
+  local dl = false
+  while true do
+    if self._rready then
+      local n = C.recv(fd, buf, len, fl)
+      if n >= 0 then
+        -- a short stream read drained the queue: wait for the next edge
+        if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
+          self._rready = false
+        end
+        return n
+      end
+      local e = errno()
+      if e ~= EAGAIN and e ~= EWOULDBLOCK then
+        if e ~= EINTR then return errors.os(e) end
+      else
+        self._rready = false
+      end
+    else
+      if dl == false then dl = deadline(self, expires) end
+      rec.busy = true
+      local ok, err, code = wait_edge(self, rec, dl)
+      rec.busy = false
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+local function send(self, buf, len, expires, flags, fname)
+  check_self(self, fname)
+  len = check_wbuf(buf, len, fname)
+  check_expires(expires, fname, 3)
+  local fl = bor(msgflags(flags, fname, 4), MSG_NOSIGNAL)
+  local rec = self._wrec
+  busy(rec, fname, 'writing')
+  local fd = self.fd
+  local dl = false
+  while true do
+    if self._wready then
+      local n = C.send(fd, buf, len, fl)
+      if n >= 0 then
+        if n < len and self._stream then self._wready = false end
+        return n
+      end
+      local e = errno()
+      if e ~= EAGAIN and e ~= EWOULDBLOCK then
+        if e ~= EINTR then return errors.os(e) end
+      else
+        self._wready = false
+      end
+    else
+      if dl == false then dl = deadline(self, expires) end
+      rec.busy = true
+      local ok, err, code = wait_edge(self, rec, dl)
+      rec.busy = false
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+function stream:recv(buf, len, expires, flags) return recv(self, buf, len, expires, flags, 'recv') end
+function stream:send(buf, len, expires, flags) return send(self, buf, len, expires, flags, 'send') end
+
+-- Sends all len bytes: len, or nil, err, code, bytes_sent.
+function stream:sendall(buf, len, expires)
+  check_self(self, 'sendall')
+  len = check_wbuf(buf, len, 'sendall')
+  check_expires(expires, 'sendall', 3)
+  expires = deadline(self, expires)
+  local p = type(buf) == 'string' and ffi.cast('const char*', buf) or ffi.cast('const uint8_t*', buf)
+  local sent = 0
+  while sent < len do
+    local n, err, code = send(self, p + sent, len - sent, expires, nil, 'sendall')
+    if not n then return nil, err, code, sent end
+    sent = sent + n
+  end
+  return len
+end
+
+-- Receives exactly len bytes: len, or nil, err, code, bytes_received
+-- (err 'closed', code 'EOF' when the peer closed first).
+function stream:recvall(buf, len, expires)
+  check_self(self, 'recvall')
+  check_rbuf(buf, len, 'recvall')
+  check_expires(expires, 'recvall', 3)
+  expires = deadline(self, expires)
+  local p = ffi.cast('uint8_t*', buf)
+  local got = 0
+  while got < len do
+    local n, err, code = recv(self, p + got, len - got, expires, nil, 'recvall')
+    if not n then return nil, err, code, got end
+    if n == 0 then return nil, 'closed', 'EOF', got end
+    got = got + n
+  end
+  return len
+end
+
+-- connecting -----------------------------------------------------------------
+
+local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
+
+local function connect1(self, p, len, expires)
+  local fd = self.fd
+  if C.connect(fd, p, len) == 0 then return true end
+  local e = errno()
+  if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
+  if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
+  self._wready = false
+  local rec = self._wrec
+  while true do
+    rec.busy = true
+    local ok, err, code = wait_edge(self, rec, expires)
+    rec.busy = false
+    if not ok then return nil, err, code end
+    lenp[0] = sizeof(optval)
+    if C.getsockopt(fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
+    if optval[0] ~= 0 then return errors.os(optval[0]) end
+    -- a stale writable edge from before connect() proves nothing: check
+    if osx.ready_now(fd, 'w') then return true end
+    self._wready = false
+  end
+end
+
+-- connect(host, port, [expires]) or connect(sa | ai, [expires])
+local function connect(self, host, port, expires, fname)
+  check_self(self, fname)
+  if addr.is_sa(host) or addr.is_ai(host) then
+    if expires == nil and type(port) == 'number' then expires = port end
+    port = nil
+  end
+  check_expires(expires, fname, 3)
+  busy(self._wrec, fname, 'writing')
+  local dl = deadline(self, expires)
+  local target, err, code = addr.resolve(self, host, port, fname, 1, false, dl)
+  if not target then return nil, err, code end
+  return addr.each(target, function(p, len) return connect1(self, p, len, dl) end)
+end
+
+function stream:connect(host, port, expires) return connect(self, host, port, expires, 'connect') end
+
+-- listen([backlog,] [host, port]) or listen(host, port, backlog)
+function stream:listen(a1, a2, a3)
+  check_self(self, 'listen')
+  local backlog, host, port
+  if type(a1) == 'number' then backlog, host, port = a1, a2, a3
+  else host, port, backlog = a1, a2, a3 end
+  if backlog ~= nil and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
+    errors.arg('listen', 1, 'backlog must be a non-negative integer')
+  end
+  backlog = backlog or osx.SOMAXCONN
+  if host ~= nil or port ~= nil or not self._bound then
+    if self._family ~= AF.unix then
+      -- like LuaSocket and libuv: a restarted server can rebind at once
+      self:setopt('reuseaddr', true)
+    end
+    local ok, err, code = self:bind(host, port)
+    if not ok then return nil, err, code end
+  end
+  if C.listen(self.fd, backlog) ~= 0 then return errors.os(errno()) end
+  self._listening = true
+  return true
+end
+
+local function bind_and_mark(self, host, port)
+  local ok, err, code = common.bind(self, host, port)
+  if ok then self._bound = true end
+  return ok, err, code
+end
+stream.bind = bind_and_mark
+
+-- accept([expires]) -> client, remote sa, local sa
+function stream:accept(expires)
+  check_self(self, 'accept')
+  check_expires(expires, 'accept', 1)
+  local rec = self._rrec
+  busy(rec, 'accept', 'accepting on')
+  local fd = self.fd
+  local dl = false
+  while true do
+    if self._rready then
+      local remote = sa_ct()
+      lenp[0] = sizeof(remote.ss)
+      local cfd = osx.accept(fd, ffi.cast(sa_ptr, remote), lenp)
+      if cfd ~= osx.INVALID_FD then
+        remote.len = lenp[0]
+        local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
+        return c, remote, c:getsockname()
+      end
+      local e = errno()
+      if e == EAGAIN or e == EWOULDBLOCK then
+        self._rready = false
+      elseif e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then -- aborted: take the next
+        return errors.os(e)
+      end
+    else
+      if dl == false then dl = deadline(self, expires) end
+      rec.busy = true
+      local ok, err, code = wait_edge(self, rec, dl)
+      rec.busy = false
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+-- datagrams ------------------------------------------------------------------
+
+-- send(buf, [len], [host, port | sa], [expires], [flags]); without an
+-- address the socket must be connected.
+function dgram:send(buf, len, host, port, expires, flags)
+  check_self(self, 'send')
+  len = check_wbuf(buf, len, 'send')
+  if host == nil then return send(self, buf, len, expires, flags, 'send') end
+  if addr.is_sa(host) or addr.is_ai(host) then
+    flags, expires, port = expires, port, nil
+  end
+  check_expires(expires, 'send', 5)
+  local fl = bor(msgflags(flags, 'send', 6), MSG_NOSIGNAL)
+  local rec = self._wrec
+  busy(rec, 'send', 'writing')
+  local dl = deadline(self, expires)
+  local target, err, code = addr.resolve(self, host, port, 'send', 3, false, dl)
+  if not target then return nil, err, code end
+  local fd = self.fd
+  return addr.each(target, function(p, alen)
+    while true do
+      if self._wready then
+        local n = C.sendto(fd, buf, len, fl, p, alen)
+        if n >= 0 then return n end
+        local e = errno()
+        if e ~= EAGAIN and e ~= EWOULDBLOCK then
+          if e ~= EINTR then return errors.os(e) end
+        else
+          self._wready = false
+        end
+      else
+        rec.busy = true
+        local ok, err2, code2 = wait_edge(self, rec, dl)
+        rec.busy = false
+        if not ok then return nil, err2, code2 end
+      end
+    end
+  end)
+end
+dgram.sendto = dgram.send
+
+-- recvfrom(buf, len, sa, [expires], [flags]) -> n; fills the caller's sa
+-- with the sender's address (no allocation).
+function dgram:recvfrom(buf, len, from, expires, flags)
+  check_self(self, 'recvfrom')
+  check_rbuf(buf, len, 'recvfrom')
+  if from ~= nil and not addr.is_sa(from) then errors.arg('recvfrom', 3, 'sockaddr expected') end
+  check_expires(expires, 'recvfrom', 4)
+  local fl = msgflags(flags, 'recvfrom', 5)
+  local rec = self._rrec
+  busy(rec, 'recvfrom', 'reading')
+  local fd = self.fd
+  local p = from and ffi.cast(sa_ptr, from) or nil
+  local dl = false
+  while true do
+    if self._rready then
+      lenp[0] = from and sizeof(from.ss) or 0
+      local n = C.recvfrom(fd, buf, len, fl, p, from and lenp or nil)
+      if n >= 0 then
+        if from then from.len = lenp[0] end
+        return n
+      end
+      local e = errno()
+      if e ~= EAGAIN and e ~= EWOULDBLOCK then
+        if e ~= EINTR then return errors.os(e) end
+      else
+        self._rready = false
+      end
+    else
+      if dl == false then dl = deadline(self, expires) end
+      rec.busy = true
+      local ok, err, code = wait_edge(self, rec, dl)
+      rec.busy = false
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+-- recv(buf, len, [expires], [flags]) -> n, sender sa (a new sa per call;
+-- recvfrom() fills one of yours instead).
+function dgram:recv(buf, len, expires, flags)
+  local from = sa_ct()
+  local n, err, code = dgram.recvfrom(self, buf, len, from, expires, flags)
+  if not n then return nil, err, code end
+  return n, from
+end
+
+function dgram:connect(host, port, expires)
+  return connect(self, host, port, expires, 'connect')
+end
+
+-- Dissolves a udp:connect() association (connect to AF_UNSPEC).
+function dgram:disconnect()
+  check_self(self, 'disconnect')
+  local s = sa_ct()
+  osx.sa_set_family(s, AF.unspec, sizeof(s.ss))
+  if C.connect(self.fd, ffi.cast(sa_ptr, s), sizeof'struct sockaddr') ~= 0 then
+    local e = errno()
+    if errors.name(e) ~= 'EAFNOSUPPORT' then return errors.os(e) end
+  end
+  return true
+end
+
+dgram.bind = common.bind
+
+-- metatables -------------------------------------------------------------------
+
+local function class(kind, ...)
+  local methods = {}
+  for k, v in pairs(common) do methods[k] = v end
+  for _, t in ipairs{...} do for k, v in pairs(t) do methods[k] = v end end
+  return {__index = methods, kind = kind, methods = methods,
+          __tostring = function(s) return ('socket2.%s: %s'):format(kind, s._closed and 'closed' or 'fd ' .. tostring(s.fd)) end}
+end
+
+tcp_mt = class('tcp', stream)
+udp_mt = class('udp', dgram)
+raw_mt = class('raw', dgram)
+unix_stream_mt = class('unix', stream)
+unix_dgram_mt = class('unix', dgram)
+
+M.methods = {tcp = tcp_mt.methods, udp = udp_mt.methods, raw = raw_mt.methods,
+             unix_stream = unix_stream_mt.methods, unix_dgram = unix_dgram_mt.methods}
+
+function M.is_socket(v)
+  local mt = getmetatable(v)
+  return mt == tcp_mt or mt == udp_mt or mt == raw_mt or mt == unix_stream_mt or mt == unix_dgram_mt
+end
+
+return M

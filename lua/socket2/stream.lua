@@ -1,0 +1,148 @@
+-- socket2/stream.lua: a buffered reader (and a writer) on a stream socket:
+-- readline, read(n), readuntil(delim), readany(max). What was received
+-- stays in the buffer when a call times out or the peer closes, so nothing
+-- is lost: the next call (or st:buffered()) gets it.
+local ffi = require'ffi'
+local errors = require'socket2.errors'
+
+ffi.cdef'void *memchr(const void *s, int c, size_t n);'
+local C = ffi.C
+
+local M = {}
+local st = {}
+st.__index = st
+
+local DEFAULT_SIZE = 16384
+local DEFAULT_MAXLINE = 1024 * 1024
+
+-- socket2.stream(socket, [bufsize]) -> stream
+function M.new(sock, size)
+  if type(sock) ~= 'table' or not sock.recv then errors.arg('stream', 1, 'stream socket expected') end
+  if size ~= nil and (type(size) ~= 'number' or size < 1) then errors.arg('stream', 2, 'buffer size must be a positive number') end
+  size = size or DEFAULT_SIZE
+  return setmetatable({socket = sock, buf = ffi.new('uint8_t[?]', size), size = size,
+    rpos = 0, wpos = 0, eof = false, expires = nil}, st)
+end
+
+-- Makes room for at least n more bytes after wpos.
+local function reserve(self, n)
+  if self.rpos > 0 and self.rpos == self.wpos then self.rpos, self.wpos = 0, 0 end
+  if self.size - self.wpos >= n then return end
+  local used = self.wpos - self.rpos
+  if self.rpos > 0 and self.size - used >= n then
+    ffi.copy(self.buf, self.buf + self.rpos, used)
+  else
+    local size = self.size
+    while size - used < n do size = size * 2 end
+    local nb = ffi.new('uint8_t[?]', size)
+    ffi.copy(nb, self.buf + self.rpos, used)
+    self.buf, self.size = nb, size
+  end
+  self.rpos, self.wpos = 0, used
+end
+
+-- One recv into the buffer: true, or nil, err, code (EOF: 'closed','EOF').
+local function fill(self, expires)
+  if self.eof then return nil, 'closed', 'EOF' end
+  reserve(self, 4096)
+  local n, err, code = self.socket:recv(self.buf + self.wpos, self.size - self.wpos, expires or self.expires)
+  if not n then return nil, err, code end
+  if n == 0 then self.eof = true; return nil, 'closed', 'EOF' end
+  self.wpos = self.wpos + n
+  return true
+end
+
+local function take(self, n, skip)
+  local s = ffi.string(self.buf + self.rpos, n)
+  self.rpos = self.rpos + n + (skip or 0)
+  return s
+end
+
+function st:buffered()
+  return ffi.string(self.buf + self.rpos, self.wpos - self.rpos)
+end
+function st:nbuffered() return self.wpos - self.rpos end
+
+-- readline([keep_eol], [maxlen], [expires]) -> line without '\n' or '\r\n'
+-- (with them when keep_eol). A line longer than maxlen is an error
+-- ('line too long', 'EMSGSIZE') and stays buffered.
+function st:readline(keep_eol, maxlen, expires)
+  maxlen = maxlen or DEFAULT_MAXLINE
+  local scanned = 0
+  while true do
+    local avail = self.wpos - self.rpos
+    local p = C.memchr(self.buf + self.rpos + scanned, 10, avail - scanned)
+    if p ~= nil then
+      local n = ffi.cast('uint8_t*', p) - (self.buf + self.rpos)
+      n = tonumber(n)
+      if n + 1 > maxlen + 1 then return nil, 'line too long', 'EMSGSIZE' end
+      if keep_eol then return take(self, n + 1) end
+      local cut = (n > 0 and self.buf[self.rpos + n - 1] == 13) and 1 or 0
+      return take(self, n - cut, 1 + cut)
+    end
+    scanned = avail
+    if avail > maxlen then return nil, 'line too long', 'EMSGSIZE' end
+    local ok, err, code = fill(self, expires)
+    if not ok then return nil, err, code end
+  end
+end
+
+-- read(n) -> exactly n bytes, or nil, err, code with everything kept.
+function st:read(n, expires)
+  if type(n) ~= 'number' or n < 0 or n ~= math.floor(n) then errors.arg('read', 1, 'byte count expected') end
+  while self.wpos - self.rpos < n do
+    reserve(self, n - (self.wpos - self.rpos))
+    local ok, err, code = fill(self, expires)
+    if not ok then return nil, err, code end
+  end
+  return take(self, n)
+end
+
+-- readuntil(delim, [maxlen]) -> the bytes before delim (delim consumed).
+function st:readuntil(delim, maxlen, expires)
+  if type(delim) ~= 'string' or #delim == 0 then errors.arg('readuntil', 1, 'non-empty delimiter string expected') end
+  maxlen = maxlen or DEFAULT_MAXLINE
+  local from = 1
+  while true do
+    local avail = self.wpos - self.rpos
+    local s = ffi.string(self.buf + self.rpos, avail)
+    local i = s:find(delim, from, true)
+    if i then
+      if i - 1 > maxlen then return nil, 'data too long before delimiter', 'EMSGSIZE' end
+      self.rpos = self.rpos + i - 1 + #delim
+      return s:sub(1, i - 1)
+    end
+    if avail > maxlen + #delim then return nil, 'data too long before delimiter', 'EMSGSIZE' end
+    from = math.max(1, avail - #delim + 2)
+    local ok, err, code = fill(self, expires)
+    if not ok then return nil, err, code end
+  end
+end
+
+-- readany([max]) -> what is buffered, or what one recv brings (up to max).
+function st:readany(max, expires)
+  max = max or self.size
+  if self.wpos == self.rpos then
+    local ok, err, code = fill(self, expires)
+    if not ok then return nil, err, code end
+  end
+  local n = math.min(max, self.wpos - self.rpos)
+  return take(self, n)
+end
+
+-- write(s, ...) sends every argument fully (strings or numbers).
+function st:write(...)
+  for i = 1, select('#', ...) do
+    local v = select(i, ...)
+    if type(v) == 'number' then v = tostring(v) end
+    if type(v) ~= 'string' then errors.arg('write', i, 'string expected') end
+    local ok, err, code = self.socket:sendall(v, nil, self.expires)
+    if not ok then return nil, err, code end
+  end
+  return true
+end
+
+function st:settimeout(t) self.socket:settimeout(t) return true end
+function st:close() return self.socket:close() end
+
+return M

@@ -1,0 +1,55 @@
+/* s2_internal.h -- the contract between the shim's common code and one
+ * backend. Exactly one backend file (epoll.c, kqueue.c, iocp.c, io_uring.c)
+ * is compiled with common.c; it defines every s2__backend_* function. */
+#ifndef S2_INTERNAL_H
+#define S2_INTERNAL_H
+
+#include "socket2.h"
+#include "s2_thread.h"
+
+#if !defined(_WIN32)
+#  define S2_INTERNAL __attribute__((visibility("hidden")))
+#else
+#  define S2_INTERNAL
+#endif
+
+#define S2_BATCH_MAX 1024  /* kernel events harvested per wait, at most */
+
+/* Events posted from other threads (lookups, forwarded events): a
+ * mutex-protected array drained by the owner's s2_wait. */
+typedef struct s2_inbox {
+    s2_mutex  mu;
+    s2_atomic pending;     /* nonzero when ev holds something: checked lock-free */
+    s2_event *ev;
+    int32_t   n, cap;
+} s2_inbox;
+
+/* The part of every loop that common.c owns; each backend's struct s2_loop
+ * starts with it. */
+typedef struct s2_common {
+    s2_inbox inbox;
+    struct s2_lookup *lookups;  /* pending/done lookups owned by this loop */
+} s2_common;
+
+#define S2_COMMON(loop) ((s2_common *)(void *)(loop))
+
+/* backend */
+S2_INTERNAL extern const char *const s2__backend_name;
+S2_INTERNAL extern const uint32_t   s2__backend_caps;
+S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **loop); /* calls s2__common_init */
+S2_INTERNAL void    s2__backend_close(s2_loop *loop);                 /* calls s2__common_free */
+S2_INTERNAL int64_t s2__backend_handle(s2_loop *loop);
+S2_INTERNAL int32_t s2__backend_submit(s2_loop *loop, s2_op *op);     /* 0 or -S2_E* */
+/* Harvests kernel events; must not sleep when the inbox is pending. */
+S2_INTERNAL int32_t s2__backend_wait(s2_loop *loop, s2_event *ev, int32_t max, int32_t timeout_ms);
+S2_INTERNAL int32_t s2__backend_wake(s2_loop *loop);                  /* thread-safe */
+
+/* common */
+S2_INTERNAL int32_t s2__common_init(s2_common *c);
+S2_INTERNAL void    s2__common_free(s2_common *c);
+S2_INTERNAL int32_t s2__post(s2_loop *loop, const s2_event *ev);      /* thread-safe */
+S2_INTERNAL int     s2__inbox_pending(s2_loop *loop);
+S2_INTERNAL int32_t s2__inbox_drain(s2_loop *loop, s2_event *ev, int32_t max);
+S2_INTERNAL void    s2__lookups_abandon(s2_loop *loop);
+
+#endif

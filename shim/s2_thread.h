@@ -1,0 +1,39 @@
+/* s2_thread.h -- the few threading primitives the shim needs (mutex,
+ * condition, detached thread, atomic int), on POSIX or Win32. */
+#ifndef S2_THREAD_H
+#define S2_THREAD_H
+
+#if defined(_WIN32)
+#  include <windows.h>
+typedef CRITICAL_SECTION   s2_mutex;
+typedef CONDITION_VARIABLE s2_cond;
+typedef volatile LONG      s2_atomic;
+#  define s2_mutex_init(m)    (InitializeCriticalSection(m), 0)
+#  define s2_mutex_free(m)    DeleteCriticalSection(m)
+#  define s2_mutex_lock(m)    EnterCriticalSection(m)
+#  define s2_mutex_unlock(m)  LeaveCriticalSection(m)
+#  define s2_cond_init(c)     (InitializeConditionVariable(c), 0)
+#  define s2_cond_wait(c, m)  SleepConditionVariableCS(c, m, INFINITE)
+#  define s2_cond_signal(c)   WakeConditionVariable(c)
+#  define s2_atomic_get(a)    InterlockedCompareExchange((a), 0, 0)
+#  define s2_atomic_set(a, v) InterlockedExchange((a), (v))
+#else
+#  include <pthread.h>
+typedef pthread_mutex_t s2_mutex;
+typedef pthread_cond_t  s2_cond;
+typedef int             s2_atomic;
+#  define s2_mutex_init(m)    pthread_mutex_init((m), NULL)
+#  define s2_mutex_free(m)    pthread_mutex_destroy(m)
+#  define s2_mutex_lock(m)    pthread_mutex_lock(m)
+#  define s2_mutex_unlock(m)  pthread_mutex_unlock(m)
+#  define s2_cond_init(c)     pthread_cond_init((c), NULL)
+#  define s2_cond_wait(c, m)  pthread_cond_wait((c), (m))
+#  define s2_cond_signal(c)   pthread_cond_signal(c)
+#  define s2_atomic_get(a)    __atomic_load_n((a), __ATOMIC_ACQUIRE)
+#  define s2_atomic_set(a, v) __atomic_store_n((a), (v), __ATOMIC_RELEASE)
+#endif
+
+/* Starts fn(arg) on a detached thread; 0 or -S2_E*. */
+int s2__thread_start(void (*fn)(void *), void *arg);
+
+#endif

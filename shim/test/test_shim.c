@@ -1,0 +1,833 @@
+/* test_shim.c -- TAP tests for the socket2 shim's C ABI (epoll backend).
+ *
+ * Build and run from the repository root:
+ *   gcc -std=gnu11 -g -O1 -Wall -Wextra -Werror -Ishim -o /tmp/test_shim \
+ *       shim/test/test_shim.c shim/common.c shim/oserr_posix.c \
+ *       shim/lookup.c shim/epoll.c -lpthread && /tmp/test_shim
+ *
+ * Only socketpairs and numeric/loopback lookups are used; nothing sleeps to
+ * synchronise (the shim's own timeouts and s2_wakeup do that). Checks marked
+ * "# TODO" pin down known shim bugs: they print "not ok" until the bug is
+ * fixed but do not fail the run (TAP TODO semantics). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "socket2.h"
+
+/* ---- TAP -------------------------------------------------------------- */
+
+static int n_checks, n_failed;
+static const char *todo;  /* set: the checks that follow document a known bug */
+
+static int check(int ok, const char *name, int line) {
+    printf("%s %d - %s", ok ? "ok" : "not ok", ++n_checks, name);
+    if (todo) printf(" # TODO %s", todo);
+    printf("\n");
+    if (!ok) {
+        printf("#   failed at %s:%d\n", __FILE__, line);
+        if (!todo) n_failed++;
+    }
+    fflush(stdout);  /* keep order with forked children and crashes */
+    return ok;
+}
+
+static void diag(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    printf("#   ");
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    fflush(stdout);
+}
+
+static void skip(const char *name, const char *why) {
+    printf("ok %d - %s # SKIP %s\n", ++n_checks, name, why);
+    fflush(stdout);
+}
+
+static void bail(const char *why) {
+    printf("Bail out! %s (errno %d)\n", why, errno);
+    exit(1);
+}
+
+#define CHECK(cond, name) check(!!(cond), name, __LINE__)
+#define CHECK_EQ(got, want, name) do {                                        \
+        long long g_ = (long long)(got), w_ = (long long)(want);             \
+        if (!check(g_ == w_, name, __LINE__))                                \
+            diag("got %lld (%s), want %lld", g_, s2_errname((int32_t)g_), w_); \
+    } while (0)
+#define CHECK_STR(got, want, name) do {                                       \
+        const char *g_ = (got), *w_ = (want);                                \
+        if (!check(g_ && strcmp(g_, w_) == 0, name, __LINE__))               \
+            diag("got \"%s\", want \"%s\"", g_ ? g_ : "(null)", w_);          \
+    } while (0)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static s2_loop *open_loop(void) {
+    s2_loop *l = NULL;
+    if (s2_open(-1, &l) != 0 || !l) bail("s2_open(-1) failed");
+    return l;
+}
+
+static void make_pair(int sv[2]) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
+        bail("socketpair");
+}
+
+static void put(int fd, const char *s) {
+    if (write(fd, s, strlen(s)) != (ssize_t)strlen(s)) bail("write");
+}
+
+static s2_op make_op(uint32_t op, int64_t fd, uint32_t id, uint32_t gen) {
+    s2_op o;
+    memset(&o, 0, sizeof o);
+    o.op = op; o.fd = fd; o.id = id; o.gen = gen;
+    o.flags = S2_READ | S2_WRITE;
+    o.result = 12345;  /* must be overwritten */
+    return o;
+}
+
+/* One op: its result (0 accepted, -S2_E* refused). */
+static int32_t submit1(s2_loop *l, uint32_t op, int64_t fd, uint32_t id, uint32_t gen) {
+    s2_op o = make_op(op, fd, id, gen);
+    int32_t n = s2_submit(l, &o, 1);
+    return n < 0 ? n : o.result;
+}
+
+/* Waits up to timeout_ms for an event with this id; other events are
+ * dropped. 1 and *out filled if it came. */
+static int wait_for(s2_loop *l, uint32_t id, int timeout_ms, s2_event *out) {
+    double end = now_ms() + timeout_ms;
+    s2_event ev[64];
+    for (;;) {
+        int i, n, left = (int)(end - now_ms());
+        if (left < 0) left = 0;
+        n = s2_wait(l, ev, 64, left);
+        for (i = 0; i < n; i++)
+            if (ev[i].id == id) { *out = ev[i]; return 1; }
+        if (n < 0 || left == 0) return 0;
+    }
+}
+
+/* How many events for id one non-blocking harvest returns. */
+static int count_now(s2_loop *l, uint32_t id) {
+    s2_event ev[64];
+    int i, c = 0, n = s2_wait(l, ev, 64, 0);
+    for (i = 0; i < n; i++) c += ev[i].id == id;
+    return c;
+}
+
+static int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d) bail("opendir /proc/self/fd");
+    while (readdir(d)) n++;
+    closedir(d);
+    return n;
+}
+
+static int is_epoll_fd(int64_t fd) {
+    char path[64], buf[64];
+    ssize_t n;
+    snprintf(path, sizeof path, "/proc/self/fd/%lld", (long long)fd);
+    n = readlink(path, buf, sizeof buf - 1);
+    if (n < 0) return 0;
+    buf[n] = 0;
+    return strcmp(buf, "anon_inode:[eventpoll]") == 0;
+}
+
+static int under_valgrind(void) {
+    const char *p = getenv("LD_PRELOAD");
+    return p && strstr(p, "vgpreload");
+}
+
+/* ---- ABI ---------------------------------------------------------------- */
+
+static void test_abi(void) {
+    CHECK_EQ(s2_abi_version(), S2_ABI_VERSION, "s2_abi_version() == S2_ABI_VERSION");
+    CHECK_STR(s2_backend(), "epoll", "s2_backend() is epoll");
+    CHECK(s2_caps() & S2_CAP_READINESS, "caps include S2_CAP_READINESS");
+    CHECK(!(s2_caps() & S2_CAP_COMPLETION), "epoll does not claim S2_CAP_COMPLETION");
+    /* The Lua cdef relies on this exact layout on every ABI. */
+    CHECK_EQ(sizeof(s2_event), 16, "sizeof(s2_event) == 16");
+    CHECK(offsetof(s2_event, id) == 0 && offsetof(s2_event, gen) == 4 &&
+          offsetof(s2_event, result) == 8 && offsetof(s2_event, flags) == 12,
+          "s2_event field offsets 0/4/8/12");
+    CHECK_EQ(sizeof(s2_op), 64, "sizeof(s2_op) == 64");
+    CHECK(offsetof(s2_op, op) == 0 && offsetof(s2_op, flags) == 4 &&
+          offsetof(s2_op, id) == 8 && offsetof(s2_op, gen) == 12 &&
+          offsetof(s2_op, fd) == 16 && offsetof(s2_op, buf) == 24 &&
+          offsetof(s2_op, addr) == 32 && offsetof(s2_op, addrlenp) == 40 &&
+          offsetof(s2_op, len) == 48 && offsetof(s2_op, addrlen) == 52 &&
+          offsetof(s2_op, result) == 56 && offsetof(s2_op, aux) == 60,
+          "s2_op field offsets");
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+#define X(e) { e, #e }
+static const struct { int err; const char *name; } errmap[] = {
+    X(EPERM), X(ENOENT), X(EINTR), X(EIO), X(EBADF), X(EAGAIN), X(ENOMEM),
+    X(EACCES), X(EFAULT), X(EBUSY), X(EEXIST), X(EINVAL), X(ENFILE), X(EMFILE),
+    X(ENOSPC), X(EPIPE), X(ENOSYS), X(ENAMETOOLONG), X(ENOTSOCK),
+    X(EDESTADDRREQ), X(EMSGSIZE), X(EPROTOTYPE), X(ENOPROTOOPT),
+    X(EPROTONOSUPPORT), X(EOPNOTSUPP), X(EAFNOSUPPORT), X(EADDRINUSE),
+    X(EADDRNOTAVAIL), X(ENETDOWN), X(ENETUNREACH), X(ENETRESET),
+    X(ECONNABORTED), X(ECONNRESET), X(ENOBUFS), X(EISCONN), X(ENOTCONN),
+    X(ESHUTDOWN), X(ETIMEDOUT), X(ECONNREFUSED), X(EHOSTDOWN),
+    X(EHOSTUNREACH), X(EALREADY), X(EINPROGRESS), X(ECANCELED), X(ELOOP),
+};
+#undef X
+
+static void test_errors(void) {
+    int i, j, bad = 0;
+    CHECK_STR(s2_errname(-S2_ECONNREFUSED), "ECONNREFUSED", "errname(-S2_ECONNREFUSED)");
+    CHECK_STR(s2_errname(S2_ECONNREFUSED), "ECONNREFUSED", "errname accepts a positive code");
+    CHECK_STR(s2_strerror(-S2_ECONNREFUSED), "connection refused", "strerror(-S2_ECONNREFUSED)");
+    CHECK_STR(s2_strerror(S2_ECONNREFUSED), "connection refused", "strerror accepts a positive code");
+    CHECK_STR(s2_errname(0), "OK", "errname(0) is OK");
+    CHECK_STR(s2_errname(S2_E_COUNT), "EUNKNOWN", "errname(S2_E_COUNT) is EUNKNOWN");
+    CHECK_STR(s2_errname(-S2_E_COUNT - 5), "EUNKNOWN", "errname(large negative) is EUNKNOWN");
+    CHECK_STR(s2_errname(INT32_MAX), "EUNKNOWN", "errname(INT32_MAX) is EUNKNOWN");
+    CHECK_STR(s2_strerror(12345), "unknown error", "strerror(out of range) is the EUNKNOWN message");
+
+    for (i = 0; i < S2_E_COUNT; i++) {
+        const char *n = s2_errname(i), *m = s2_strerror(-i);
+        if (!n || !m || !*n || !*m) { diag("code %d has no name/message", i); bad++; continue; }
+        for (j = 0; j < i; j++)  /* a name shared by two codes would hide one */
+            if (strcmp(n, s2_errname(j)) == 0) { diag("codes %d and %d share %s", j, i, n); bad++; }
+    }
+    CHECK(bad == 0, "every code 0..S2_E_COUNT-1 has a distinct name and a message");
+
+    CHECK_EQ(s2_from_oserror(ECONNREFUSED), -S2_ECONNREFUSED, "from_oserror(ECONNREFUSED)");
+    CHECK_EQ(s2_from_oserror(EWOULDBLOCK), -S2_EAGAIN, "from_oserror(EWOULDBLOCK) is -S2_EAGAIN");
+    CHECK_EQ(s2_from_oserror(ENOTSUP), -S2_EOPNOTSUPP, "from_oserror(ENOTSUP) is -S2_EOPNOTSUPP");
+    CHECK_EQ(s2_from_oserror(EDOM), -S2_EUNKNOWN, "from_oserror(unmapped EDOM) is -S2_EUNKNOWN");
+    CHECK_EQ(s2_from_oserror(99999), -S2_EUNKNOWN, "from_oserror(99999) is -S2_EUNKNOWN");
+    bad = 0;
+    for (i = 0; i < (int)(sizeof errmap / sizeof errmap[0]); i++) {
+        int32_t c = s2_from_oserror(errmap[i].err);
+        if (c >= 0 || strcmp(s2_errname(c), errmap[i].name) != 0) {
+            diag("%s -> %d (%s)", errmap[i].name, c, s2_errname(c));
+            bad++;
+        }
+    }
+    CHECK(bad == 0, "every mapped errno round-trips to its own name");
+}
+
+/* s2__index negates its argument, so INT32_MIN overflows (UB) and then
+ * indexes the table out of bounds. A child process takes the crash. */
+static void test_errname_int_min(void) {
+    const char *name = "errname/strerror(INT32_MIN) is EUNKNOWN (no crash)";
+    int st = 0;
+    pid_t pid;
+    if (under_valgrind()) { skip(name, "the child's crash would show as a valgrind error"); return; }
+    pid = fork();
+    if (pid < 0) bail("fork");
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        const char *n, *m;
+        if (fd >= 0) dup2(fd, 2);  /* silence sanitizer reports */
+        n = s2_errname(INT32_MIN);
+        m = s2_strerror(INT32_MIN);
+        _exit(n && m && strcmp(n, "EUNKNOWN") == 0 ? 0 : 1);
+    }
+    waitpid(pid, &st, 0);
+    todo = "s2__index overflows on INT32_MIN";
+    if (!CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, name))
+        diag("child %s %d", WIFSIGNALED(st) ? "killed by signal" : "exited",
+             WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    todo = NULL;
+}
+
+/* ---- s2_open / s2_close --------------------------------------------------- */
+
+static void test_open(void) {
+    s2_loop *l = NULL, *dummy = (s2_loop *)&l;
+    int p[2], fds0 = count_fds();
+    int64_t h;
+
+    CHECK_EQ(s2_open(-1, &l), 0, "s2_open(-1) creates a loop");
+    h = s2_handle(l);
+    CHECK(l && h >= 0 && is_epoll_fd(h), "s2_handle is an epoll fd");
+    CHECK(fcntl((int)h, F_GETFD) & FD_CLOEXEC, "the epoll fd is close-on-exec");
+    s2_close(l);
+    CHECK_EQ(count_fds(), fds0, "s2_close releases every fd the loop opened");
+
+    CHECK_EQ(s2_open(-1, NULL), -S2_EINVAL, "s2_open(NULL out) is -S2_EINVAL");
+
+    if (pipe(p) != 0) bail("pipe");
+    fds0 = count_fds();
+    l = dummy;
+    h = s2_open(p[0], &l);
+    if (!CHECK(h < 0, "s2_open(pipe fd) fails")) s2_close(l);
+    else diag("s2_open(pipe) -> %s", s2_errname((int32_t)h));
+    CHECK(l == NULL, "a failed s2_open sets *loop to NULL");
+    CHECK_EQ(count_fds(), fds0, "a failed s2_open leaks no fd");
+    close(p[0]); close(p[1]);
+    /* p[0] is closed now and nothing has reused it yet */
+    l = dummy;
+    CHECK_EQ(s2_open(p[0], &l), -S2_EBADF, "s2_open(closed fd) is -S2_EBADF");
+
+    CHECK_EQ(s2_handle(NULL), -1, "s2_handle(NULL) is -1");
+    CHECK_EQ(s2_wakeup(NULL), -S2_EINVAL, "s2_wakeup(NULL) is -S2_EINVAL");
+    s2_close(NULL);
+    CHECK(1, "s2_close(NULL) is a no-op");
+}
+
+static void test_open_shared(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC), sv[2], fds0;
+    s2_loop *l = NULL;
+    s2_event e;
+    if (ep < 0) bail("epoll_create1");
+    fds0 = count_fds();
+    CHECK_EQ(s2_open(ep, &l), 0, "s2_open(existing epoll fd) shares it");
+    CHECK_EQ(s2_handle(l), ep, "s2_handle returns the shared fd");
+    /* a shared loop works like an owned one */
+    make_pair(sv);
+    CHECK_EQ(submit1(l, S2_OP_WATCH, sv[0], 1, 1), 0, "WATCH on a shared loop");
+    CHECK(wait_for(l, 1, 1000, &e) && (e.flags & S2_WRITE), "a shared loop delivers events");
+    CHECK_EQ(submit1(l, S2_OP_UNWATCH, sv[0], 1, 1), 0, "UNWATCH on a shared loop");
+    close(sv[0]); close(sv[1]);
+    s2_close(l);
+    CHECK(fcntl(ep, F_GETFD) != -1, "closing a shared loop leaves the epoll fd open");
+    CHECK_EQ(count_fds(), fds0, "closing a shared loop releases the shim's own fds");
+    close(ep);
+}
+
+/* Known bugs of the shared-handle path; see the test run's TODO lines. */
+static void test_open_shared_bugs(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC), sv[2], n;
+    struct epoll_event ee = { .events = EPOLLIN | EPOLLET, .data.u64 = 42 };
+    s2_loop *l = NULL, *a, *b;
+    s2_event ev[4];
+    double t0;
+    if (ep < 0) bail("epoll_create1");
+
+    /* The owner of a shared epoll fd has a pending edge-triggered event:
+     * s2_open's probe (epoll_wait) must not swallow it. */
+    make_pair(sv);
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, sv[0], &ee) != 0) bail("epoll_ctl");
+    put(sv[1], "x");
+    if (s2_open(ep, &l) != 0) bail("s2_open(shared)");
+    memset(&ee, 0, sizeof ee);
+    n = epoll_wait(ep, &ee, 1, 0);
+    todo = "s2_open probes a shared fd with epoll_wait and eats an event";
+    CHECK(n == 1 && ee.data.u64 == 42, "s2_open(shared) keeps the owner's pending edge event");
+    s2_close(l);
+    close(sv[0]); close(sv[1]);
+
+    /* A handle above INT32_MAX must not be truncated to a valid fd. */
+    l = NULL;
+    n = s2_open(((int64_t)1 << 32) | ep, &l);
+    todo = "s2__backend_open truncates the int64 handle to int";
+    if (!CHECK(n < 0, "s2_open(handle > INT32_MAX) is refused")) {
+        diag("it opened a loop on fd %lld", (long long)s2_handle(l));
+        s2_close(l);
+    }
+    close(ep);
+
+    /* Two loops on one epoll fd: a wakeup of one must not end the other's
+     * wait (both eventfds carry the same tag, and the other's stays
+     * readable, so b spins until a harvests). */
+    a = open_loop();
+    if (s2_open(s2_handle(a), &b) != 0) bail("s2_open(shared)");
+    s2_wakeup(a);
+    t0 = now_ms();
+    n = s2_wait(b, ev, 4, 50);
+    todo = "the wakeup tag is not per loop";
+    CHECK(n == 0 && now_ms() - t0 >= 40, "s2_wakeup(a) does not wake b sharing a's epoll fd");
+    todo = NULL;
+    s2_close(b);
+    s2_close(a);
+}
+
+/* ---- s2_wait / s2_wakeup -------------------------------------------------- */
+
+static void test_wait_basic(void) {
+    s2_loop *l = open_loop();
+    s2_event ev[4];
+    double t0, dt;
+    int n;
+    CHECK_EQ(s2_wait(l, ev, 4, 0), 0, "wait(timeout 0) with nothing registered is 0");
+    t0 = now_ms();
+    n = s2_wait(l, ev, 4, 50);
+    dt = now_ms() - t0;
+    CHECK_EQ(n, 0, "wait(timeout 50) times out with 0");
+    if (!CHECK(dt >= 40 && dt < 2000, "wait(timeout 50) takes about 50 ms")) diag("took %.1f ms", dt);
+    CHECK_EQ(s2_wait(NULL, ev, 4, 0), -S2_EINVAL, "wait(NULL loop) is -S2_EINVAL");
+    CHECK_EQ(s2_wait(l, ev, 0, 0), -S2_EINVAL, "wait(max 0) is -S2_EINVAL");
+    CHECK_EQ(s2_wait(l, ev, -1, 0), -S2_EINVAL, "wait(max -1) is -S2_EINVAL");
+    CHECK_EQ(s2_wait(l, NULL, 4, 0), -S2_EINVAL, "wait(NULL events) is -S2_EINVAL");
+    s2_close(l);
+}
+
+static void *wake_thread(void *arg) {
+    s2_wakeup((s2_loop *)arg);
+    return NULL;
+}
+
+static void test_wakeup_thread(void) {
+    s2_loop *l = open_loop();
+    s2_event ev[4];
+    pthread_t th;
+    int n;
+    if (pthread_create(&th, NULL, wake_thread, l) != 0) bail("pthread_create");
+    /* Whether the wakeup lands before or during the wait, the wait must
+     * end: wakeups are sticky. The watchdog alarm catches a hang. */
+    n = s2_wait(l, ev, 4, -1);
+    pthread_join(th, NULL);
+    CHECK_EQ(n, 0, "s2_wakeup from another thread ends a blocked wait(-1) with 0");
+    s2_close(l);
+}
+
+static void test_wakeup_sticky(void) {
+    s2_loop *l = open_loop();
+    s2_event ev[4];
+    double t0, dt;
+    int n;
+    CHECK_EQ(s2_wakeup(l), 0, "s2_wakeup returns 0");
+    s2_wakeup(l);
+    s2_wakeup(l);  /* several wakeups collapse into one */
+    t0 = now_ms();
+    n = s2_wait(l, ev, 4, 5000);
+    dt = now_ms() - t0;
+    CHECK(n == 0 && dt < 1000, "a wakeup before the wait makes it return at once");
+    CHECK_EQ(s2_wait(l, ev, 4, 0), 0, "the next wait(0) finds nothing");
+    t0 = now_ms();
+    n = s2_wait(l, ev, 4, 50);
+    dt = now_ms() - t0;
+    if (!CHECK(n == 0 && dt >= 40, "the wakeup was consumed: wait(50) blocks again"))
+        diag("n %d after %.1f ms", n, dt);
+    s2_close(l);
+}
+
+/* ---- WATCH / UNWATCH ------------------------------------------------------ */
+
+static void test_watch(void) {
+    s2_loop *l = open_loop();
+    s2_event e;
+    int sv[2], got;
+    make_pair(sv);
+    CHECK_EQ(submit1(l, S2_OP_WATCH, sv[0], 7, 3), 0, "WATCH id 7 gen 3 accepted");
+    memset(&e, 0, sizeof e);
+    got = wait_for(l, 7, 1000, &e);
+    CHECK(got && e.id == 7 && e.gen == 3 && e.result == 0 && (e.flags & S2_WRITE),
+          "first event: id 7, gen 3, result 0, S2_WRITE");
+    if (got) diag("flags 0x%x", e.flags);
+    CHECK(got && !(e.flags & (S2_READ | S2_HUP | S2_ERROR | S2_DONE)),
+          "first event: nothing readable, no HUP/ERROR/DONE");
+
+    put(sv[1], "hello");
+    got = wait_for(l, 7, 1000, &e);
+    CHECK(got && e.gen == 3 && (e.flags & S2_READ), "data from the peer gives S2_READ");
+    CHECK_EQ(count_now(l, 7), 0, "edge-triggered: unread data is not reported again");
+
+    close(sv[1]);
+    got = wait_for(l, 7, 1000, &e);
+    CHECK(got && (e.flags & S2_HUP) && (e.flags & S2_READ), "peer close gives S2_HUP | S2_READ");
+    CHECK_EQ(submit1(l, S2_OP_UNWATCH, sv[0], 7, 3), 0, "UNWATCH accepted");
+    CHECK_EQ(submit1(l, S2_OP_UNWATCH, sv[0], 7, 3), -S2_ENOENT, "UNWATCH twice is -S2_ENOENT");
+    close(sv[0]);
+
+    /* a fresh pair: watch, harvest, unwatch, then data must not show up */
+    make_pair(sv);
+    submit1(l, S2_OP_WATCH, sv[0], 8, 1);
+    CHECK(wait_for(l, 8, 1000, &e), "second pair watched");
+    CHECK_EQ(submit1(l, S2_OP_UNWATCH, sv[0], 8, 1), 0, "UNWATCH the second pair");
+    put(sv[1], "more");
+    CHECK_EQ(count_now(l, 8), 0, "no event after UNWATCH");
+    close(sv[0]); close(sv[1]);
+    s2_close(l);
+}
+
+/* WATCH of an fd already watched re-registers it with the new id/gen. */
+static void test_rewatch(void) {
+    s2_loop *l = open_loop();
+    s2_event e;
+    int sv[2];
+    make_pair(sv);
+    submit1(l, S2_OP_WATCH, sv[0], 9, 1);
+    CHECK(wait_for(l, 9, 1000, &e) && e.gen == 1, "WATCH gen 1 delivers gen 1");
+    CHECK_EQ(submit1(l, S2_OP_WATCH, sv[0], 10, 2), 0, "re-WATCH of a watched fd accepted");
+    put(sv[1], "x");
+    CHECK(wait_for(l, 10, 1000, &e) && e.gen == 2 && (e.flags & S2_READ),
+          "events now carry the new id and gen");
+    close(sv[0]); close(sv[1]);
+    s2_close(l);
+}
+
+#define NPAIRS 300
+static void test_batch(void) {
+    static int fds[NPAIRS][2];
+    static s2_op ops[NPAIRS];
+    int seen[NPAIRS] = {0}, i, n, total = 0, dup = 0, stray = 0, noread = 0, calls = 0;
+    s2_event ev[512];
+    s2_loop *l = open_loop();
+    double end;
+    for (i = 0; i < NPAIRS; i++) {
+        make_pair(fds[i]);
+        put(fds[i][1], "x");  /* before WATCH: one event per fd, with READ */
+        ops[i] = make_op(S2_OP_WATCH, fds[i][0], 1000 + (uint32_t)i, (uint32_t)i);
+    }
+    CHECK_EQ(s2_submit(l, ops, NPAIRS), NPAIRS, "300 WATCH ops in one submit all accepted");
+    end = now_ms() + 2000;
+    while (total < NPAIRS && now_ms() < end) {
+        n = s2_wait(l, ev, 512, 500);
+        calls++;
+        for (i = 0; i < n; i++) {
+            uint32_t k = ev[i].id - 1000;
+            if (ev[i].id < 1000 || k >= NPAIRS || ev[i].gen != k) { stray++; continue; }
+            if (seen[k]++) dup++; else total++;
+            if (!(ev[i].flags & S2_READ)) noread++;
+        }
+    }
+    CHECK_EQ(total, NPAIRS, "all 300 sockets reported");
+    CHECK(dup == 0 && stray == 0, "each id exactly once, with its own gen");
+    CHECK_EQ(noread, 0, "every batch event has S2_READ");
+    diag("harvested in %d wait call(s)", calls);
+    for (i = 0; i < NPAIRS; i++) { close(fds[i][0]); close(fds[i][1]); }
+    s2_close(l);
+}
+
+/* ---- s2_submit ------------------------------------------------------------ */
+
+static void test_submit(void) {
+    s2_loop *l = open_loop();
+    int sv[2], dead[2];
+    uint32_t code;
+    s2_event e;
+    s2_op ops[7];
+    make_pair(sv);
+    make_pair(dead);
+    close(dead[0]); close(dead[1]);  /* dead[0] is now a closed fd number */
+
+    ops[0] = make_op(S2_OP_WATCH, sv[0], S2_MAX_ID + 1, 0);
+    ops[1] = make_op(S2_OP_WATCH, -1, 1, 0);
+    ops[2] = make_op(S2_OP_WATCH, dead[0], 2, 0);
+    ops[3] = make_op(S2_OP_RECV, sv[0], 3, 0);
+    ops[4] = make_op(S2_OP_CANCEL, sv[0], 4, 0);
+    ops[5] = make_op(S2_OP_WATCH, sv[0], S2_MAX_ID, 5);  /* largest id is fine */
+    ops[6] = make_op(S2_OP_WATCH, (int64_t)1 << 40, 6, 0);
+    CHECK_EQ(s2_submit(l, ops, 7), 2, "mixed batch: returns the number accepted");
+    CHECK_EQ(ops[0].result, -S2_EINVAL, "id > S2_MAX_ID is -S2_EINVAL");
+    CHECK_EQ(ops[1].result, -S2_EBADF, "fd -1 is -S2_EBADF");
+    CHECK(ops[2].result < 0, "WATCH of a closed fd is refused");
+    CHECK_EQ(ops[3].result, -S2_EOPNOTSUPP, "S2_OP_RECV on epoll is -S2_EOPNOTSUPP");
+    CHECK_EQ(ops[4].result, 0, "CANCEL is accepted");
+    CHECK_EQ(ops[5].result, 0, "WATCH with id S2_MAX_ID is accepted");
+    CHECK_EQ(ops[6].result, -S2_EBADF, "fd > INT32_MAX is -S2_EBADF");
+    CHECK(wait_for(l, S2_MAX_ID, 1000, &e) && e.gen == 5, "the accepted WATCH in the batch delivers");
+
+    for (code = 0; code <= 20; code++) {
+        int32_t r;
+        if (code == S2_OP_WATCH || code == S2_OP_UNWATCH || code == S2_OP_CANCEL) continue;
+        r = submit1(l, code, sv[1], 11, 0);
+        if (r != -S2_EOPNOTSUPP) { diag("op %u -> %d", code, r); break; }
+    }
+    CHECK(code > 20, "every other op code is -S2_EOPNOTSUPP");
+
+    CHECK_EQ(s2_submit(NULL, ops, 1), -S2_EINVAL, "submit(NULL loop) is -S2_EINVAL");
+    CHECK_EQ(s2_submit(l, ops, -1), -S2_EINVAL, "submit(n < 0) is -S2_EINVAL");
+    CHECK_EQ(s2_submit(l, NULL, 1), -S2_EINVAL, "submit(NULL ops, n 1) is -S2_EINVAL");
+    CHECK_EQ(s2_submit(l, NULL, 0), 0, "submit(n 0) is 0");
+    close(sv[0]); close(sv[1]);
+    s2_close(l);
+}
+
+/* ---- lookups --------------------------------------------------------------- */
+
+/* Starts a lookup and waits for its event; 1 when it came. */
+static int lookup_sync(s2_loop *l, const char *host, const char *service, int family,
+                       int flags, uint32_t id, s2_event *e, s2_lookup **req) {
+    int32_t rc = s2_lookup_start(l, host, service, family, SOCK_STREAM, 0, flags, id, 9, req);
+    if (rc != 0) { diag("s2_lookup_start(%s) -> %s", host, s2_errname(rc)); return 0; }
+    return wait_for(l, id, 3000, e);
+}
+
+static void test_lookup_numeric(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *req = NULL;
+    s2_event e;
+    void *ai = NULL;
+    struct addrinfo *res;
+    int got;
+    CHECK_EQ(s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0,
+                             AI_NUMERICHOST, 5, 9, &req), 0, "lookup_start(127.0.0.1, 80) is 0");
+    got = req && wait_for(l, 5, 3000, &e);
+    CHECK(got && e.id == 5 && e.gen == 9 && e.result == 0 && e.flags == (S2_DONE | S2_LOOKUP),
+          "its event: id 5, gen 9, result 0, S2_DONE|S2_LOOKUP");
+    if (!got) { s2_close(l); return; }
+    CHECK_EQ(s2_lookup_take(req, NULL), -S2_EINVAL, "lookup_take(req, NULL) is -S2_EINVAL");
+    CHECK_EQ(s2_lookup_take(req, &ai), 0, "lookup_take is 0");
+    res = ai;
+    if (CHECK(res && res->ai_family == AF_INET && res->ai_addrlen >= sizeof(struct sockaddr_in),
+              "first entry is AF_INET")) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)(void *)res->ai_addr;
+        CHECK(sin->sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(sin->sin_port) == 80,
+              "first entry is 127.0.0.1 port 80");
+    }
+    if (res) freeaddrinfo(res);
+    s2_close(l);
+}
+
+static void test_lookup_localhost(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *req = NULL;
+    s2_event e;
+    void *ai = NULL;
+    struct addrinfo *res;
+    int loopback = 0;
+    if (!CHECK(lookup_sync(l, "localhost", "443", AF_UNSPEC, 0, 1, &e, &req) && e.result == 0,
+               "localhost resolves")) {
+        s2_close(l);
+        return;
+    }
+    CHECK_EQ(s2_lookup_take(req, &ai), 0, "lookup_take(localhost) is 0");
+    for (res = ai; res; res = res->ai_next) {
+        if (res->ai_family == AF_INET)
+            loopback |= ((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+        else if (res->ai_family == AF_INET6)
+            loopback |= IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)(void *)res->ai_addr)->sin6_addr);
+    }
+    CHECK(loopback, "localhost includes a loopback address");
+    if (ai) freeaddrinfo(ai);
+    s2_close(l);
+}
+
+static void test_lookup_noname(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *req = NULL;
+    s2_event e;
+    void *ai = &e;  /* must be overwritten with NULL */
+    if (!CHECK(lookup_sync(l, "not-an-ip", "80", AF_INET, AI_NUMERICHOST, 2, &e, &req),
+               "numeric lookup of not-an-ip completes")) {
+        s2_close(l);
+        return;
+    }
+    CHECK_EQ(e.result, -S2_EAI_NONAME, "its event result is -S2_EAI_NONAME");
+    CHECK_EQ(e.flags, S2_DONE | S2_LOOKUP, "its event flags are S2_DONE|S2_LOOKUP");
+    CHECK_EQ(s2_lookup_take(req, &ai), -S2_EAI_NONAME, "lookup_take returns -S2_EAI_NONAME");
+    CHECK(ai == NULL, "lookup_take of a failed lookup gives a NULL list");
+    s2_close(l);
+}
+
+/* Queues n lookups of "localhost" (ids 500..) so that a lookup started next
+ * waits behind them: take/cancel then act on a request that is almost surely
+ * unfinished. Left to s2_close, which abandons them. */
+static void start_backlog(s2_loop *l, int n) {
+    s2_lookup *req;
+    int i;
+    for (i = 0; i < n; i++)
+        if (s2_lookup_start(l, "localhost", "80", AF_UNSPEC, SOCK_STREAM, 0, 0,
+                            500 + (uint32_t)i, 1, &req) != 0)
+            bail("s2_lookup_start");
+}
+
+static void test_lookup_take_early(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *req = NULL;
+    s2_event e;
+    void *ai = NULL;
+    int32_t rc;
+    start_backlog(l, 64);
+    if (s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, 6, 1, &req) != 0)
+        bail("s2_lookup_start");
+    /* The worker may rarely have finished already: then take succeeds. */
+    rc = s2_lookup_take(req, &ai);
+    CHECK(rc == -S2_EAGAIN || rc == 0, "lookup_take before completion is -S2_EAGAIN");
+    if (rc == -S2_EAGAIN) {
+        CHECK(ai == NULL, "lookup_take before completion leaves the list alone");
+        CHECK(wait_for(l, 6, 3000, &e), "the early-taken lookup still completes");
+        rc = s2_lookup_take(req, &ai);
+        CHECK_EQ(rc, 0, "lookup_take after the event is 0");
+    } else {
+        diag("the lookup had already finished");
+    }
+    if (ai) freeaddrinfo(ai);
+    s2_close(l);  /* abandons the backlog; drops events still in the inbox */
+}
+
+static void test_lookup_cancel(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *req = NULL;
+    s2_event e;
+    struct pollfd pfd;
+    /* Behind a backlog the request is surely still queued when cancelled.
+     * (Without one, an idle worker sometimes finishes first: see the TODO
+     * below for what happens then.) */
+    start_backlog(l, 64);
+    if (s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, 77, 1, &req) != 0)
+        bail("s2_lookup_start");
+    s2_lookup_cancel(req);
+    CHECK(!wait_for(l, 77, 200, &e), "after lookup_cancel its event never arrives");
+    s2_lookup_cancel(NULL);
+    CHECK(1, "lookup_cancel(NULL) is a no-op");
+    s2_close(l);
+
+    /* Cancel a finished lookup: the epoll fd turns readable once the event
+     * is posted (the loop's eventfd is in it), which tells us it is done. */
+    l = open_loop();
+    if (s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, 78, 1, &req) != 0)
+        bail("s2_lookup_start");
+    pfd.fd = (int)s2_handle(l); pfd.events = POLLIN; pfd.revents = 0;
+    CHECK(poll(&pfd, 1, 3000) == 1, "a finished lookup makes the loop's fd readable");
+    s2_lookup_cancel(req);  /* frees it: valgrind/ASan check that */
+    todo = "the already-posted event stays in the inbox (header says it never comes)";
+    CHECK(!wait_for(l, 78, 100, &e), "lookup_cancel after completion: its event never arrives");
+    todo = NULL;
+    s2_close(l);
+}
+
+static void test_lookup_close_pending(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *req;
+    s2_event e;
+    uint32_t i;
+    int bad = 0, got;
+    for (i = 0; i < 20; i++)
+        bad += s2_lookup_start(l, i % 2 ? "localhost" : "127.0.0.1", "80", AF_UNSPEC,
+                               SOCK_STREAM, 0, 0, 100 + i, 1, &req) != 0;
+    CHECK_EQ(bad, 0, "20 lookups started");
+    s2_close(l);  /* abandons them; the workers free them */
+    CHECK(1, "s2_close with 20 pending lookups returns");
+    /* the shared workers are still usable by a new loop */
+    l = open_loop();
+    got = lookup_sync(l, "127.0.0.1", "80", AF_INET, AI_NUMERICHOST, 1, &e, &req);
+    CHECK(got && e.result == 0, "a lookup on a new loop works after that");
+    if (got) {
+        void *ai = NULL;
+        s2_lookup_take(req, &ai);
+        if (ai) freeaddrinfo(ai);
+    }
+    s2_close(l);
+}
+
+static void test_lookup_bad_args(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *req = NULL;
+    void *ai;
+    CHECK_EQ(s2_lookup_start(NULL, "127.0.0.1", "80", 0, 0, 0, 0, 1, 1, &req), -S2_EINVAL,
+             "lookup_start(NULL loop) is -S2_EINVAL");
+    CHECK_EQ(s2_lookup_start(l, NULL, NULL, 0, 0, 0, 0, 1, 1, &req), -S2_EINVAL,
+             "lookup_start(no host, no service) is -S2_EINVAL");
+    CHECK_EQ(s2_lookup_start(l, "127.0.0.1", "80", 0, 0, 0, 0, S2_MAX_ID + 1, 1, &req), -S2_EINVAL,
+             "lookup_start(id > S2_MAX_ID) is -S2_EINVAL");
+    CHECK_EQ(s2_lookup_start(l, "127.0.0.1", "80", 0, 0, 0, 0, 1, 1, NULL), -S2_EINVAL,
+             "lookup_start(NULL out) is -S2_EINVAL");
+    CHECK_EQ(s2_lookup_take(NULL, &ai), -S2_EINVAL, "lookup_take(NULL) is -S2_EINVAL");
+    s2_close(l);
+}
+
+/* Lookup events come through the inbox from worker threads; a small max
+ * makes s2_wait drain it across several calls. */
+#define NLOOKUPS 100
+static void test_lookup_many(void) {
+    s2_loop *l = open_loop();
+    s2_lookup *reqs[NLOOKUPS];
+    int seen[NLOOKUPS] = {0}, i, n, total = 0, dup = 0, stray = 0, failed = 0, calls = 0, most = 0;
+    s2_event ev[16];
+    double end;
+    for (i = 0; i < NLOOKUPS; i++)
+        if (s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, AI_NUMERICHOST,
+                            200 + (uint32_t)i, 1000 + (uint32_t)i, &reqs[i]) != 0)
+            bail("s2_lookup_start");
+    end = now_ms() + 4000;
+    while (total < NLOOKUPS && now_ms() < end) {
+        n = s2_wait(l, ev, 16, 500);
+        if (n > 0) calls++;
+        if (n > most) most = n;
+        for (i = 0; i < n; i++) {
+            uint32_t k = ev[i].id - 200;
+            if (ev[i].id < 200 || k >= NLOOKUPS || ev[i].gen != 1000 + k) { stray++; continue; }
+            if (seen[k]++) dup++; else total++;
+            if (ev[i].result != 0 || ev[i].flags != (S2_DONE | S2_LOOKUP)) failed++;
+        }
+    }
+    CHECK_EQ(total, NLOOKUPS, "all 100 lookup events arrive");
+    CHECK(dup == 0 && stray == 0, "each lookup id exactly once, with its own gen");
+    CHECK_EQ(failed, 0, "every lookup event is result 0, S2_DONE|S2_LOOKUP");
+    if (!CHECK(most <= 16 && calls >= (NLOOKUPS + 15) / 16, "s2_wait(max 16) never overfills"))
+        diag("most %d in one call, %d calls", most, calls);
+    for (i = 0; i < NLOOKUPS; i++) {
+        void *ai = NULL;
+        if (!seen[i]) continue;  /* s2_close abandons the rest */
+        if (s2_lookup_take(reqs[i], &ai) != 0) failed++;
+        if (ai) freeaddrinfo(ai);
+    }
+    CHECK_EQ(failed, 0, "every lookup_take is 0");
+    s2_close(l);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void on_alarm(int sig) {
+    static const char msg[] = "Bail out! watchdog: a test hung\n";
+    (void)sig;
+    if (write(1, msg, sizeof msg - 1) < 0) _exit(2);
+    _exit(1);
+}
+
+int main(void) {
+    struct rlimit rl;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm(60);  /* generous: valgrind is slow; natively the run takes < 1 s */
+    /* the batch test needs 600 fds */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2048) {
+        rl.rlim_cur = rl.rlim_max < 2048 ? rl.rlim_max : 2048;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+
+    test_abi();
+    test_errors();
+    test_errname_int_min();  /* forks: run before any thread exists */
+    test_open();
+    test_open_shared();
+    test_open_shared_bugs();
+    test_wait_basic();
+    test_wakeup_thread();
+    test_wakeup_sticky();
+    test_watch();
+    test_rewatch();
+    test_batch();
+    test_submit();
+    test_lookup_numeric();
+    test_lookup_localhost();
+    test_lookup_noname();
+    test_lookup_take_early();
+    test_lookup_cancel();
+    test_lookup_close_pending();
+    test_lookup_bad_args();
+    test_lookup_many();
+
+    printf("1..%d\n", n_checks);
+    if (n_failed) printf("# %d of %d checks failed\n", n_failed, n_checks);
+    return n_failed ? 1 : 0;
+}
