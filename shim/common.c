@@ -73,8 +73,9 @@ S2_API const char *s2_backend(void) { return s2__backend_name; }
 S2_API uint32_t s2_caps(void) { return s2__backend_caps; }
 
 static int32_t s2__index(int32_t code) {
-    if (code < 0) code = -code;
-    return (code < S2_E_COUNT && s2__errors[code].name) ? code : S2_EUNKNOWN;
+    /* -INT32_MIN overflows: compare the magnitude from the negative side */
+    if (code < 0 && code > -S2_E_COUNT) code = -code;
+    return (code >= 0 && code < S2_E_COUNT && s2__errors[code].name) ? code : S2_EUNKNOWN;
 }
 S2_API const char *s2_errname(int32_t code) { return s2__errors[s2__index(code)].name; }
 S2_API const char *s2_strerror(int32_t code) { return s2__errors[s2__index(code)].msg; }

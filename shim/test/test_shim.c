@@ -259,7 +259,6 @@ static void test_errname_int_min(void) {
         _exit(n && m && strcmp(n, "EUNKNOWN") == 0 ? 0 : 1);
     }
     waitpid(pid, &st, 0);
-    todo = "s2__index overflows on INT32_MIN";
     if (!CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, name))
         diag("child %s %d", WIFSIGNALED(st) ? "killed by signal" : "exited",
              WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
