@@ -172,3 +172,18 @@ S2_INTERNAL int32_t s2__inbox_drain(s2_loop *loop, s2_event *ev, int32_t max) {
     s2_mutex_unlock(&in->mu);
     return n;
 }
+
+/* Takes back events not yet drained: (id, gen) with exactly these flags. */
+S2_INTERNAL void s2__inbox_remove(s2_loop *loop, uint32_t id, uint32_t gen, uint32_t flags) {
+    s2_inbox *in = &S2_COMMON(loop)->inbox;
+    int32_t i, k = 0;
+    s2_mutex_lock(&in->mu);
+    for (i = 0; i < in->n; i++) {
+        const s2_event *e = &in->ev[i];
+        if (e->id == id && e->gen == gen && e->flags == flags) continue;
+        in->ev[k++] = *e;
+    }
+    in->n = k;
+    s2_atomic_set(&in->pending, in->n != 0);
+    s2_mutex_unlock(&in->mu);
+}

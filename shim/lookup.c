@@ -148,11 +148,15 @@ S2_API int32_t s2_lookup_take(s2_lookup *r, void **addrinfo) {
 }
 
 /* Abandon a request: a queued or running one is freed by its worker; a done
- * one now. Its event, if already posted, is dropped by generation in Lua. */
+ * one now, and its event, if still in the inbox, is taken back (one that
+ * s2_wait already handed out is dropped by generation in Lua). */
 static void s2__abandon_locked(struct s2_lookup *r) {
-    if (r->loop) s2__unlink(r);
-    if (r->state == S2_LK_DONE) s2__free_req(r);
-    else r->state = S2_LK_ABANDONED;
+    s2_loop *loop = r->loop;
+    if (loop) s2__unlink(r);
+    if (r->state == S2_LK_DONE) {
+        if (loop) s2__inbox_remove(loop, r->id, r->gen, S2_DONE | S2_LOOKUP);
+        s2__free_req(r);
+    } else r->state = S2_LK_ABANDONED;
 }
 
 S2_API void s2_lookup_cancel(s2_lookup *r) {
