@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -33,21 +34,26 @@ static int32_t s2__err(void) { return s2_from_oserror(errno); }
 S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     struct epoll_event ev;
     int32_t rc;
-    s2_loop *l = calloc(1, sizeof *l);
-    if (!l) return -S2_ENOMEM;
+    s2_loop *l;
+    if (handle > INT32_MAX || (handle >= 0 && fcntl((int)handle, F_GETFD) < 0)) return -S2_EBADF;
+    if (!(l = calloc(1, sizeof *l))) return -S2_ENOMEM;
     if ((rc = s2__common_init(&l->c)) < 0) { free(l); return rc; }
-    l->evfd = -1;
+    l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->evfd < 0) { rc = s2__err(); goto fail; }
     if (handle >= 0) {
         l->epfd = (int)handle;
-        /* fail early on something that is not an epoll fd */
-        if (epoll_wait(l->epfd, &ev, 1, 0) < 0 && errno != EINTR) { rc = s2__err(); goto fail; }
+        /* fail early on something that is not an epoll fd, without touching
+         * what is registered in it: deleting our fresh eventfd from an epoll
+         * fd fails with ENOENT, from anything else with EINVAL */
+        if (epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->evfd, NULL) < 0 && errno != ENOENT) {
+            rc = s2__err();
+            goto fail;
+        }
     } else {
         l->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (l->epfd < 0) { rc = s2__err(); goto fail; }
         l->owned = 1;
     }
-    l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (l->evfd < 0) { rc = s2__err(); goto fail; }
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
     ev.data.u64 = S2_WAKE_TAG;
