@@ -13,7 +13,7 @@ SHIM_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -Ishim
 LUAJIT  ?= luajit
 BUSTED   = $(LUAJIT) /usr/bin/busted
 
-SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c
+SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c shim/shared.c
 SHIM_HDRS   = shim/socket2.h shim/s2_internal.h shim/s2_thread.h
 SHIM        = socket2/shim.so
 
@@ -35,11 +35,16 @@ build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 
+build/test_shared: shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) -lpthread
+
 # Every suite prints TAP into build/test/; the last line sums them all.
 test: deps
-	@$(MAKE) --no-print-directory all build/test_shim
+	@$(MAKE) --no-print-directory all build/test_shim build/test_shared
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
+	@sh tools/run-suite.sh shim-shared build/test_shared
 	@sh tools/run-suite.sh busted-epoll $(BUSTED) -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
 
