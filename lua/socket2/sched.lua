@@ -411,6 +411,21 @@ end
 
 M.clock = clock
 
+-- When this Lua state closes (the end of a socket2.thread, or of the
+-- program), what still holds a slot is closed (sockets; threads are
+-- detached) and then the loop: a socket left open would otherwise stay
+-- registered in a shared kernel object after its loop is gone.
+function M.close_all()
+  for _, o in pairs(slots) do
+    if o.close then pcall(o.close, o) end
+  end
+  if loop then
+    S2.s2_close(loop)
+    loop = nil
+  end
+end
+M._closer = ffi.gc(ffi.new'char[1]', function() M.close_all() end)
+
 -- The objects that hold slots (sockets, lookups): for leak checks.
 function M.objects()
   local t = {}
