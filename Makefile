@@ -13,14 +13,14 @@ SHIM_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -Ishim
 LUAJIT  ?= luajit
 BUSTED   = $(LUAJIT) /usr/bin/busted
 
-SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c shim/shared.c
+SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c shim/shared.c shim/lthread.c
 SHIM_HDRS   = shim/socket2.h shim/s2_internal.h shim/s2_thread.h
 SHIM        = socket2/shim.so
 
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: all deps test test-c test-lua demo asan lint clean install uninstall
+.PHONY: all deps test test-c test-lua demo asan tsan valgrind lint clean install uninstall
 
 all: $(SHIM)
 
@@ -29,15 +29,15 @@ deps:
 
 $(SHIM): shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p socket2
-	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 
 build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 
 build/test_shared: shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 
 # Every suite prints TAP into build/test/; the last line sums them all.
 test: deps
@@ -61,11 +61,30 @@ demo: deps all
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
 	@mkdir -p build/asan/socket2
-	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread
-	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_shim shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_shim shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 	./build/asan/test_shim > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=build/asan/socket2/shim.so \
 	  ASAN_OPTIONS=detect_leaks=1 $(BUSTED) spec
+
+# ThreadSanitizer over the thread tests: the C tests of sharing and the
+# thread spec, with luajit running a TSan build of the shim. TSan exits 66
+# when it reports anything.
+TSAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+tsan: deps
+	@mkdir -p build/tsan/socket2
+	$(CC) $(TSAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/tsan/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
+	$(CC) $(TSAN_FLAGS) $(WARN) -Ishim -o build/tsan/test_shared shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
+	./build/tsan/test_shared > /dev/null
+	LD_PRELOAD=$$($(CC) -print-file-name=libtsan.so) SOCKET2_SHIM=build/tsan/socket2/shim.so \
+	  $(BUSTED) spec/thread_spec.lua
+
+# valgrind over the same thread tests (no suppressions, JIT on).
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+valgrind: deps all build/test_shared
+	@command -v valgrind >/dev/null || sh tools/deps.sh valgrind
+	$(VALGRIND) ./build/test_shared > /dev/null
+	$(VALGRIND) $(BUSTED) spec/thread_spec.lua
 
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check

@@ -91,6 +91,7 @@ S2_API int64_t s2_handle(s2_loop *loop) { return loop ? s2__backend_handle(loop)
 S2_API void s2_close(s2_loop *loop) {
     if (!loop) return;
     s2__lookups_abandon(loop);
+    s2__threads_abandon(loop);
     s2__backend_close(loop);
 }
 

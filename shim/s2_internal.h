@@ -53,6 +53,7 @@ S2_INTERNAL void    s2__inbox_remove(s2_loop *loop, uint32_t id, uint32_t gen, u
 S2_INTERNAL int     s2__inbox_pending(s2_loop *loop);
 S2_INTERNAL int32_t s2__inbox_drain(s2_loop *loop, s2_event *ev, int32_t max);
 S2_INTERNAL void    s2__lookups_abandon(s2_loop *loop);
+S2_INTERNAL void    s2__threads_abandon(s2_loop *loop);  /* lthread.c */
 
 /* Loops sharing one kernel object (shared.c). Every loop opened on a handle
  * joins that handle's group and gets an owner index, which the backend puts
