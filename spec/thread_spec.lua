@@ -196,6 +196,21 @@ describe('one kernel object shared by several OS threads', function()
     assert.is_true(sum.bytes > nthreads * n * 1000)
   end)
 
+  it('examples/mt_server.lua serves its clients from every thread', function()
+    if socket.backend ~= 'epoll' then pending('the example shares an epoll fd') return end
+    -- (/bin/sh crashes with libtsan preloaded; the threads are tested above)
+    if (os.getenv'LD_PRELOAD' or '') ~= '' then pending('a subprocess under LD_PRELOAD') return end
+    local cmd = ("LUA_PATH='%s' LUA_CPATH='%s' luajit examples/mt_server.lua 3 60 5 2>&1")
+      :format(package.path, package.cpath)
+    local p = assert(io.popen(cmd))
+    local out = p:read'*a'
+    p:close()
+    assert.matches('60 clients x 5 requests: 300 responses', out)
+    local total = 0
+    for n in out:gmatch'thread %d: (%d+) requests' do total = total + tonumber(n) end
+    assert.equal(300, total)
+  end)
+
   it('the main state keeps working on the shared object meanwhile', function()
     -- the main state owns sockets too; after the workers it still gets its
     -- own events and none of theirs
