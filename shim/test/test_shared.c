@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -131,6 +133,29 @@ static int poll_all(s2_loop *l, uint32_t gen, int *foreign) {
         total += n;
     }
     return total;
+}
+
+/* ---- loops closing in one thread while another makes the first lookup ---- */
+
+static void *open_close_loops(void *p) {
+    int i;
+    (void)p;
+    for (i = 0; i < 100; i++) s2_close(open_on(-1));
+    return NULL;
+}
+
+static void test_first_lookup_race(void) {
+    /* under make tsan: s2_close read the lookup module's init flag without
+     * synchronisation while the first lookup set it */
+    s2_loop *l = open_on(-1);
+    s2_lookup *r = NULL;
+    pthread_t th;
+    pthread_create(&th, NULL, open_close_loops, NULL);
+    CHECK(s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, 1, 1, &r) == 0,
+          "the process's first lookup while another thread closes loops");
+    pthread_join(th, NULL);
+    s2_lookup_cancel(r);
+    s2_close(l);
 }
 
 /* ---- one kernel object, three loops -------------------------------------- */
@@ -524,6 +549,7 @@ static void test_unshared(void) {
 
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    test_first_lookup_race();  /* first: it needs the process's first lookup */
     test_unshared();
     test_forward();
     test_full_batch();
