@@ -20,7 +20,7 @@ SHIM        = socket2/shim.so
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: all deps test test-c test-lua demo asan tsan valgrind lint clean install uninstall
+.PHONY: all deps test test-c test-lua demo asan tsan valgrind bench-threads lint clean install uninstall
 
 all: $(SHIM)
 
@@ -66,6 +66,15 @@ asan: deps
 	./build/asan/test_shim > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=build/asan/socket2/shim.so \
 	  ASAN_OPTIONS=detect_leaks=1 $(BUSTED) spec
+
+# Requests/s and CPU per request with 1 vs 2 OS threads sharing one epoll
+# fd (never part of make test; run it on a quiet machine).
+build/bench/load: bench/threads/load.c
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -o $@ bench/threads/load.c
+
+bench-threads: all build/bench/load
+	$(LUAJIT) bench/threads/run.lua
 
 # ThreadSanitizer over the thread tests: the C tests of sharing and the
 # thread spec, with luajit running a TSan build of the shim. TSan exits 66
