@@ -109,21 +109,18 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     *out = l;
     return 0;
 fail:
-    if (joined) s2__group_leave(l->group, l->owner);  /* closes an owned epfd */
-    else if (owned) close(l->epfd);
+    if (joined ? s2__group_leave(l->group, l->owner) : owned) close(l->epfd);
     if (l->evfd >= 0) close(l->evfd);
     s2__common_free(&l->c);
     free(l);
     return rc;
 }
 
-S2_INTERNAL void s2__backend_close_handle(int64_t handle) { close((int)handle); }
-
 S2_INTERNAL void s2__backend_close(s2_loop *l) {
     /* leave first: from then on nobody forwards to us or writes evfd */
     if (l->pfd < 0) epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->evfd, NULL);
     else close(l->pfd);
-    s2__group_leave(l->group, l->owner);  /* the last one closes an owned epfd */
+    if (s2__group_leave(l->group, l->owner)) close(l->epfd);  /* we were the last */
     close(l->evfd);
     s2__common_free(&l->c);
     free(l);

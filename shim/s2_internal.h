@@ -68,13 +68,13 @@ S2_INTERNAL void    s2__threads_abandon(s2_loop *loop);  /* lthread.c */
 #define S2_OWNER_TAG   255u  /* owner bits of the backend's own tags, never an index */
 #define S2_OWNER_MAX   254u  /* so at most 255 loops share one kernel object */
 typedef struct s2_group s2_group;
-/* owned: the loop created the handle; the group then closes it (through
- * the backend's close_handle) when its last loop leaves. */
+/* owned: the loop created the handle. s2__group_leave returns 1 when the
+ * caller must now close the handle: it was owned and its last loop left
+ * (so the loop that created it does not close it under the others). */
 S2_INTERNAL int32_t s2__group_join(int64_t handle, s2_loop *l, int owned, s2_group **g, uint32_t *idx);
-S2_INTERNAL void    s2__group_leave(s2_group *g, uint32_t idx);
+S2_INTERNAL int     s2__group_leave(s2_group *g, uint32_t idx);
 S2_INTERNAL int     s2__group_shared(s2_group *g);  /* lock-free */
 /* ev[i].id holds owner << S2_OWNER_SHIFT | id; thread-safe */
 S2_INTERNAL void    s2__group_forward(s2_group *g, s2_event *ev, int32_t n);
-S2_INTERNAL void    s2__backend_close_handle(int64_t handle);
 
 #endif

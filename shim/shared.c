@@ -98,9 +98,9 @@ S2_INTERNAL int32_t s2__group_join(int64_t handle, s2_loop *l, int owned,
     return rc;
 }
 
-S2_INTERNAL void s2__group_leave(s2_group *g, uint32_t idx) {
+S2_INTERNAL int s2__group_leave(s2_group *g, uint32_t idx) {
     struct s2_group **pp;
-    int last;
+    int last, close_handle = 0;
     s2_mutex_lock(&reg_mu);
     s2_mutex_lock(&g->mu);
     g->member[idx] = NULL;
@@ -114,11 +114,12 @@ S2_INTERNAL void s2__group_leave(s2_group *g, uint32_t idx) {
     if (last) {
         for (pp = &groups; *pp != g; pp = &(*pp)->next) {}
         *pp = g->next;
-        if (g->owned) s2__backend_close_handle(g->handle);
+        close_handle = g->owned;
         s2_mutex_free(&g->mu);
         free(g);
     }
     s2_mutex_unlock(&reg_mu);
+    return close_handle;
 }
 
 S2_INTERNAL int s2__group_shared(s2_group *g) {
