@@ -42,7 +42,7 @@ struct s2_loop {
     int epfd;           /* the kernel object: shared with the group's loops */
     int evfd;
     int pfd;            /* private epoll fd (evfd + epfd), or -1: wait on epfd */
-    int more;           /* the last harvest of epfd was full: harvest again */
+    int more;           /* a flood outran the last harvest: harvest again */
     int stuck;          /* the first loop could not move to a private fd */
     uint32_t owner;     /* our index in the group */
     uint64_t tag;       /* owner << S2_OWNER_SHIFT, or'ed into registrations */
@@ -164,30 +164,68 @@ static void s2__drain_wake(s2_loop *l) {
     while (read(l->evfd, &v, sizeof v) < 0 && errno == EINTR) {}
 }
 
-/* Sorts n harvested kernel events: ours to out[0..], other loops' (with
- * their owner bits still in id) to the end of out, then forwarded; our
- * eventfd, when it is in epfd, is drained and sets *woke. Returns ours. */
-static int32_t s2__sort(s2_loop *l, const struct epoll_event *evs, int n,
-                        s2_event *out, int32_t max, int *woke) {
-    int i;
-    int32_t m = 0, f = 0;
+/* The kernel event d (data), evs (events) as an s2_event with id = lo. */
+static void s2__event(s2_event *e, uint64_t d, uint32_t lo, uint32_t events) {
+    e->id = lo;
+    e->gen = (uint32_t)(d >> 32);
+    e->result = 0;
+    e->flags = s2__flags(events);
+}
+
+/* Alone on epfd: one epoll_wait, every event ours (a leftover of a loop
+ * that shared this fd before is dropped); the remainder of a full batch
+ * stays in epfd's ready list for the next wait. */
+static int32_t s2__wait_alone(s2_loop *l, s2_event *out, int32_t max, int32_t timeout_ms) {
+    struct epoll_event evs[S2_BATCH_MAX];
+    int n, i;
+    int32_t m = 0;
+    n = epoll_wait(l->epfd, evs, max, timeout_ms < 0 ? -1 : timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : s2__err();
     for (i = 0; i < n; i++) {
         uint64_t d = evs[i].data.u64;
-        uint32_t lo = (uint32_t)d, owner = lo >> S2_OWNER_SHIFT;
-        s2_event *e;
-        if (owner == S2_OWNER_TAG) {
-            /* only the first loop's eventfd is ever in epfd; while it is,
-             * it is ours exactly when we wait on epfd itself */
-            if (d == S2_WAKE_TAG && l->pfd < 0) { s2__drain_wake(l); *woke = 1; }
-            continue;
-        }
-        e = owner == l->owner ? &out[m++] : &out[max - ++f];
-        e->id = owner == l->owner ? lo & S2_MAX_ID : lo;
-        e->gen = (uint32_t)(d >> 32);
-        e->result = 0;
-        e->flags = s2__flags(evs[i].events);
+        uint32_t lo = (uint32_t)d;
+        if (d == S2_WAKE_TAG) { s2__drain_wake(l); continue; }
+        if (lo >> S2_OWNER_SHIFT != l->owner) continue;
+        s2__event(&out[m++], d, lo & S2_MAX_ID, evs[i].events);
     }
-    if (f) s2__group_forward(l->group, out + max - f, f);
+    return m;
+}
+
+/* Harvests the shared epfd and drains it, so that nothing stays there for
+ * a loop that sleeps (epfd is edge-triggered in the private fds: what is
+ * left in it wakes nobody): ours go to out while there is room, then to
+ * our own inbox; other loops' are forwarded to theirs. Only a flood of
+ * more than S2_DRAIN batches is left, for our next wait (l->more). */
+#define S2_DRAIN 64
+static int32_t s2__harvest(s2_loop *l, s2_event *out, int32_t max, int32_t timeout_ms, int *woke) {
+    struct epoll_event evs[S2_BATCH_MAX];
+    s2_event fw[S2_BATCH_MAX];
+    int32_t m = 0;
+    int round;
+    l->more = 0;
+    for (round = 0; round < S2_DRAIN; round++) {
+        int n = epoll_wait(l->epfd, evs, S2_BATCH_MAX, round ? 0 : timeout_ms);
+        int32_t f = 0, i;
+        if (n < 0) {
+            if (errno == EINTR) break;
+            return m ? m : s2__err();
+        }
+        for (i = 0; i < n; i++) {
+            uint64_t d = evs[i].data.u64;
+            uint32_t lo = (uint32_t)d, owner = lo >> S2_OWNER_SHIFT;
+            if (owner == S2_OWNER_TAG) {
+                /* only the first loop's eventfd is ever in epfd; while it
+                 * is, it is ours exactly when we wait on epfd itself */
+                if (d == S2_WAKE_TAG && l->pfd < 0) { s2__drain_wake(l); *woke = 1; }
+                continue;
+            }
+            if (owner == l->owner && m < max) s2__event(&out[m++], d, lo & S2_MAX_ID, evs[i].events);
+            else s2__event(&fw[f++], d, lo, evs[i].events);  /* owner bits kept */
+        }
+        if (f) s2__group_forward(l->group, fw, f, l->owner);
+        if (n < S2_BATCH_MAX) return m;
+    }
+    l->more = 1;
     return m;
 }
 
@@ -203,21 +241,18 @@ static int64_t s2__now_ms(void) {
 }
 
 S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int32_t timeout_ms) {
-    struct epoll_event evs[S2_BATCH_MAX];
-    int n, woke = 0;
+    int woke = 0;
     int64_t deadline = 0;
     if (max > S2_BATCH_MAX) max = S2_BATCH_MAX;
-    if (l->pfd < 0 && !l->stuck && s2__group_shared(l->group)) {
+    if (l->pfd < 0) {
+        if (!s2__group_shared(l->group)) return s2__wait_alone(l, out, max, timeout_ms);
         /* a second loop joined: move our eventfd out of epfd, or, if that
          * fails, stay (still correct, only noisier for the others) */
-        s2__move_private(l);
-        if (l->pfd < 0) l->stuck = 1;
-    }
-    if (l->pfd < 0) {
-        /* alone on epfd: one epoll_wait, and every event is ours */
-        n = epoll_wait(l->epfd, evs, max, timeout_ms < 0 ? -1 : timeout_ms);
-        if (n < 0) return errno == EINTR ? 0 : s2__err();
-        return s2__sort(l, evs, n, out, max, &woke);
+        if (!l->stuck) s2__move_private(l);
+        if (l->pfd < 0) {
+            l->stuck = 1;
+            return s2__harvest(l, out, max, timeout_ms < 0 ? -1 : timeout_ms, &woke);
+        }
     }
     if (timeout_ms > 0) deadline = s2__now_ms() + timeout_ms;
     for (;;) {
@@ -233,14 +268,7 @@ S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int
                 else harvest = 1;
             }
         }
-        if (harvest) {
-            n = epoll_wait(l->epfd, evs, max, 0);
-            if (n < 0) return errno == EINTR ? 0 : s2__err();
-            /* epfd is edge-triggered in pfd: what a full batch left behind
-             * will not wake us again, so take it next time without waiting */
-            l->more = n == max;
-            m = s2__sort(l, evs, n, out, max, &woke);
-        }
+        if (harvest && (m = s2__harvest(l, out, max, 0, &woke)) < 0) return m;
         if (m > 0 || woke || s2__inbox_pending(l)) return m;
         /* only other loops' events: they went to their owners; wait on */
         if (timeout_ms == 0) return 0;

@@ -74,7 +74,8 @@ typedef struct s2_group s2_group;
 S2_INTERNAL int32_t s2__group_join(int64_t handle, s2_loop *l, int owned, s2_group **g, uint32_t *idx);
 S2_INTERNAL int     s2__group_leave(s2_group *g, uint32_t idx);
 S2_INTERNAL int     s2__group_shared(s2_group *g);  /* lock-free */
-/* ev[i].id holds owner << S2_OWNER_SHIFT | id; thread-safe */
-S2_INTERNAL void    s2__group_forward(s2_group *g, s2_event *ev, int32_t n);
+/* ev[i].id holds owner << S2_OWNER_SHIFT | id; every owner but self (the
+ * caller, awake: it may post to itself) is woken; thread-safe */
+S2_INTERNAL void    s2__group_forward(s2_group *g, s2_event *ev, int32_t n, uint32_t self);
 
 #endif

@@ -126,7 +126,7 @@ S2_INTERNAL int s2__group_shared(s2_group *g) {
     return s2_atomic_get(&g->shared) != 0;
 }
 
-S2_INTERNAL void s2__group_forward(s2_group *g, s2_event *ev, int32_t n) {
+S2_INTERNAL void s2__group_forward(s2_group *g, s2_event *ev, int32_t n, uint32_t self) {
     uint32_t woken[(S2_OWNER_MAX + 32) / 32];
     int32_t i = 0, j;
     memset(woken, 0, sizeof woken);
@@ -137,7 +137,7 @@ S2_INTERNAL void s2__group_forward(s2_group *g, s2_event *ev, int32_t n) {
         /* a run of events for one owner goes in with one inbox lock */
         for (j = i; j < n && ev[j].id >> S2_OWNER_SHIFT == owner; j++)
             ev[j].id &= S2_MAX_ID;
-        if (l && s2__inbox_append(l, ev + i, j - i) == 0)
+        if (l && s2__inbox_append(l, ev + i, j - i) == 0 && owner != self)
             woken[owner / 32] |= 1u << (owner % 32);
         i = j;
     }

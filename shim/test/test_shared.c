@@ -204,23 +204,37 @@ static void test_forward(void) {
 /* ---- more ready events than one wait takes ------------------------------ */
 
 static void test_full_batch(void) {
-    /* the shared fd is edge-triggered in b's private one: what a full batch
-     * leaves behind sends no new edge, so the next wait must not sleep */
-    s2_loop *a = open_on(-1), *b = open_on(s2_handle(a));
-    int p[10][2], i, got = 0, waits = 0;
-    s2_event ev[4];
+    /* the shared fd is edge-triggered in the private fds: whatever a harvest
+     * left in it would wake nobody, so a harvest drains it: the harvester's
+     * own events past max wait in its inbox, the others' are forwarded */
+    s2_loop *a = open_on(-1), *b = open_on(s2_handle(a)), *c = open_on(s2_handle(a));
+    int pb[10][2], pc[10][2], i, got, waits = 0, fc = 0;
+    s2_event ev[16];
+    struct epoll_event ee[16];
     double t0;
-    for (i = 0; i < 10; i++) { make_pair(p[i]); watch(b, p[i][0], i, 1); }
-    while (s2_wait(b, ev, 4, 0) > 0) {}  /* the WRITE edges of registering */
-    for (i = 0; i < 10; i++) put(p[i][1], "x");
+    for (i = 0; i < 10; i++) {
+        make_pair(pb[i]); watch(b, pb[i][0], i, 1);
+        make_pair(pc[i]); watch(c, pc[i][0], i, 2);
+    }
+    while (s2_wait(b, ev, 16, 0) > 0) {}  /* the WRITE edges of registering */
+    while (s2_wait(c, ev, 16, 0) > 0) {}
+    s2_wait(a, ev, 16, 0);  /* a moves its eventfd out of the shared fd */
+    for (i = 0; i < 10; i++) { put(pb[i][1], "x"); put(pc[i][1], "x"); }
+    CHECK(s2_wait(b, ev, 4, 2000) == 4, "b takes 4 of its 10 events");
+    CHECK(epoll_wait((int)s2_handle(a), ee, 16, 0) == 0, "and leaves nothing in the shared fd");
     t0 = now_ms();
+    got = 4;
     while (got < 10 && waits++ < 10) {
         int n = s2_wait(b, ev, 4, 2000);
         if (n > 0) got += n;
     }
-    CHECK(got == 10 && now_ms() - t0 < 1000, "10 ready events, taken 4 at a time, without sleeping");
-    for (i = 0; i < 10; i++) { close(p[i][0]); close(p[i][1]); }
-    s2_close(b); s2_close(a);
+    CHECK(got == 10 && now_ms() - t0 < 1000, "its next waits return the other 6 at once");
+    /* c never waited: its 10 events are in its inbox, not in the shared fd */
+    got = s2_wait(c, ev, 16, 0);
+    for (i = 0; i < got; i++) if (ev[i].gen != 2) fc++;
+    CHECK(got == 10 && fc == 0, "c's 10 events were forwarded by b's harvest");
+    for (i = 0; i < 10; i++) { close(pb[i][0]); close(pb[i][1]); close(pc[i][0]); close(pc[i][1]); }
+    s2_close(c); s2_close(b); s2_close(a);
 }
 
 /* ---- an owner asleep in s2_wait is woken by a forward ----------------- */
