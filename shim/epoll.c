@@ -11,10 +11,11 @@
  * first loop waits on the shared fd itself, with its eventfd in it, as long
  * as it is alone: one epoll_wait per s2_wait, no lock. Every other loop has
  * a private epoll fd holding its own eventfd (level-triggered) and the
- * shared fd (edge-triggered); when the shared fd turns readable it harvests
+ * shared fd (edge-triggered); when the shared fd turns readable it drains
  * it with timeout 0, keeps its own events and forwards the others to their
  * owners' inboxes, which wakes them through their eventfds: nobody else can
- * read those. Once a second loop joins, the first one moves to the same
+ * read those. Draining matters: what a harvest left in the shared fd would
+ * wake nobody. Once a second loop joins, the first one moves to the same
  * private shape at its next wait. A wakeup eventfd left in the shared fd
  * (the first loop's, until it moves) is ignored by the others: it is
  * level-triggered, so its owner still sees it, and since the shared fd is
