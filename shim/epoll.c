@@ -118,7 +118,8 @@ fail:
 }
 
 S2_INTERNAL void s2__backend_close(s2_loop *l) {
-    /* leave first: from then on nobody forwards to us or writes evfd */
+    /* once we have left the group nobody forwards to us or writes evfd,
+     * so evfd closes last */
     if (l->pfd < 0) epoll_ctl(l->epfd, EPOLL_CTL_DEL, l->evfd, NULL);
     else close(l->pfd);
     if (s2__group_leave(l->group, l->owner)) close(l->epfd);  /* we were the last */
