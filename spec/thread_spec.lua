@@ -196,6 +196,38 @@ describe('one kernel object shared by several OS threads', function()
     assert.is_true(sum.bytes > nthreads * n * 1000)
   end)
 
+  it('a socket moves to another state with release() and socket.wrap()', function()
+    -- an acceptor in this state hands a connection over: its registration
+    -- in the shared object gets the new owner
+    local h = socket[share_name]()
+    local l, port = H.listener()
+    local c = assert(socket.tcp())
+    assert(c:connect('127.0.0.1', port))
+    local s = assert(l:accept())
+    local buf = require'ffi'.new'uint8_t[1]'
+    assert.is_nil(s:recv(buf, 1, socket.clock() + 0.001)) -- registered here first
+    local fd = s:release()
+    local t = thread.new(function(hh, name, f)
+      local s2 = require'socket2'
+      s2[name](hh)
+      local sock = assert(s2.wrap(f))
+      sock:settimeout(30)
+      local st = s2.stream(sock)
+      local line = assert(st:readline())
+      assert(st:write(line:upper() .. '\n'))
+      sock:close()
+      return line
+    end, h, share_name, fd)
+    c:settimeout(30)
+    local st = socket.stream(c)
+    socket.run(function()
+      assert(st:write'moved\n')
+      assert.equal('MOVED', st:readline())
+    end)
+    assert.same({true, 'moved'}, {t:join()})
+    c:close(); l:close()
+  end)
+
   it('examples/mt_server.lua serves its clients from every thread', function()
     if socket.backend ~= 'epoll' then pending('the example shares an epoll fd') return end
     -- (/bin/sh crashes with libtsan preloaded; the threads are tested above)
