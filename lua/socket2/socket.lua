@@ -21,8 +21,8 @@ local MSG_NOSIGNAL = osx.MSG_NOSIGNAL
 local errno = osx.errno
 local park, wake = sched.park, sched.wake
 local clock = osx.clock
-local sizeof, istype = ffi.sizeof, ffi.istype
-local type, tonumber = type, tonumber
+local sizeof = ffi.sizeof
+local type = type
 
 local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
 local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
@@ -32,7 +32,7 @@ local PTR_SIZE = sizeof'void*'
 local M = {}
 
 -- per-kind method tables, filled below
-local common, stream, dgram, listener = {}, {}, {}, {}
+local common, stream, dgram = {}, {}, {}
 local tcp_mt, udp_mt, raw_mt, unix_stream_mt, unix_dgram_mt
 
 local sa_ct = addr.sa_ct

@@ -18,7 +18,9 @@ local DEFAULT_MAXLINE = 1024 * 1024
 -- socket2.stream(socket, [bufsize]) -> stream
 function M.new(sock, size)
   if type(sock) ~= 'table' or not sock.recv then errors.arg('stream', 1, 'stream socket expected') end
-  if size ~= nil and (type(size) ~= 'number' or size < 1) then errors.arg('stream', 2, 'buffer size must be a positive number') end
+  if size ~= nil and (type(size) ~= 'number' or size < 1) then
+    errors.arg('stream', 2, 'buffer size must be a positive number')
+  end
   size = size or DEFAULT_SIZE
   return setmetatable({socket = sock, buf = ffi.new('uint8_t[?]', size), size = size,
     rpos = 0, wpos = 0, eof = false, expires = nil}, st)
