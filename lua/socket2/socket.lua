@@ -217,8 +217,10 @@ local function deadline(self, expires)
   return t and clock() + t
 end
 
--- Parks on rec until the socket's next edge (or deadline/close).
-local function wait_edge(self, rec, expires)
+-- Parks on rec until the socket's next edge (or deadline/close). A socket
+-- switched to non-blocking mode never parks: nil, 'would block', 'EAGAIN'.
+local function wait_edge(self, rec, expires, always)
+  if self._nonblocking and not always then return nil, 'would block', 'EAGAIN' end
   if not self._watched then
     local ok, err, code = watch(self)
     if not ok then return nil, err, code end
@@ -382,11 +384,22 @@ function common:wait(dir, timeout)
   if osx.ready_now(self.fd, dir) then return true end
   if dir == 'r' then self._rready = false else self._wready = false end
   rec.busy = true
-  local ok, err, code = wait_edge(self, rec, timeout and clock() + timeout)
+  local ok, err, code = wait_edge(self, rec, timeout and clock() + timeout, true)
   rec.busy = false
   if not ok then return nil, err, code end
   return true
 end
+
+-- setblocking(false): calls that would wait return nil, 'would block',
+-- 'EAGAIN' at once instead (for callers that run their own readiness
+-- loop with s:wait()); setblocking(true) restores waiting.
+function common:setblocking(on)
+  check_open(self, 'setblocking')
+  if type(on) ~= 'boolean' then errors.arg('setblocking', 1, 'boolean expected') end
+  self._nonblocking = not on
+  return true
+end
+function common:getblocking() return not self._nonblocking end
 
 -- receiving and sending --------------------------------------------------------
 
@@ -506,6 +519,7 @@ local function connect1(self, p, len, expires)
   if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
   if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
   self._wready = false
+  if self._nonblocking then return nil, 'connection in progress', 'EINPROGRESS' end
   local rec = self._wrec
   while true do
     rec.busy = true
