@@ -159,10 +159,10 @@ describe('sched', function()
     end)
     it('the socket stays usable after a plain-coroutine misuse error', function()
       local c, s = H.pair()
-      local ok, err
+      local ok
       socket.newthread(function()
         socket.sleep(0)
-        ok, err = pcall(coroutine.wrap(function()
+        ok = pcall(coroutine.wrap(function()
           return c:recv(ffi.new('uint8_t[4]'), 4)
         end))
       end)
