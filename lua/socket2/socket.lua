@@ -721,6 +721,107 @@ end
 
 dgram.bind = common.bind
 
+-- cancel, atmark, sendfile ------------------------------------------------------
+
+-- Wakes every thread parked on the socket with nil, 'canceled', 'ECANCELED';
+-- unlike close() the socket stays open and usable.
+function common:cancel()
+  check_open(self, 'cancel')
+  local n = 0
+  if wake(self._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  if wake(self._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  return n
+end
+
+-- Is the read position at the out-of-band mark? (sockatmark)
+function stream:atmark()
+  check_open(self, 'atmark')
+  local r = osx.atmark(self.fd)
+  if r < 0 then return errors.os(errno()) end
+  return r == 1
+end
+
+-- sendfile(path | fd, [offset], [len]): sends a file's bytes (the kernel
+-- copies them); returns the bytes sent, or nil, err, code, sent.
+function stream:sendfile(file, offset, len, expires)
+  check_self(self, 'sendfile')
+  local fd, own = file, false
+  if type(file) == 'string' then
+    if file:find('\0', 1, true) then errors.arg('sendfile', 1, 'path contains a NUL byte') end
+    fd = osx.open_read(file)
+    if fd < 0 then return errors.os(errno()) end
+    own = true
+  elseif type(file) ~= 'number' then
+    errors.arg('sendfile', 1, 'file path or descriptor expected')
+  end
+  offset = offset or 0
+  if type(offset) ~= 'number' or offset < 0 then errors.arg('sendfile', 2, 'offset must be >= 0') end
+  if len ~= nil and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
+  check_expires(expires, 'sendfile', 4)
+  local rec = self._wrec
+  busy(rec, 'sendfile', 'writing')
+  local dl = deadline(self, expires)
+  local offp = ffi.new('int64_t[1]', offset)
+  local sent, r1, r2, r3 = 0, nil, nil, nil
+  while not len or sent < len do
+    local want = len and math.min(len - sent, 0x40000000) or 0x40000000
+    local n = osx.sendfile(self.fd, fd, offp, want)
+    if n > 0 then
+      sent = sent + n
+    elseif n == 0 then
+      break -- end of file
+    else
+      local e = errno()
+      if e == EAGAIN or e == EWOULDBLOCK then
+        rec.busy = true
+        local ok, err, code = wait_edge(self, rec, dl)
+        rec.busy = false
+        if not ok then r1, r2, r3 = nil, err, code; break end
+      elseif e ~= EINTR then
+        r1, r2, r3 = errors.os(e)
+        break
+      end
+    end
+  end
+  if own then osx.close_file(fd) end
+  if r2 then return r1, r2, r3, sent end
+  return sent
+end
+
+-- shortcuts -------------------------------------------------------------------
+
+-- socket.connect(host, port, [expires]): a tcp socket connected to the first
+-- address of host that answers, IPv4 or IPv6 (the family comes from the
+-- address), or nil, err, code.
+function M.connect(host, port, expires)
+  check_expires(expires, 'connect', 3)
+  local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
+  if not ai then return nil, err, code end
+  for a in ai:addrs() do
+    local s
+    s, err, code = create(tcp_mt, 'connect', a.ai_family, SOCK.stream, 0)
+    if s then
+      local ok
+      ok, err, code = connect(s, a:sockaddr(), nil, expires, 'connect')
+      if ok then return s end
+      s:close()
+    end
+  end
+  return nil, err, code
+end
+
+-- socket.listen(host, port, [backlog]): a listening tcp socket.
+function M.listen(host, port, backlog)
+  local fam = AF.inet
+  if type(host) == 'string' and host:find(':', 1, true) then fam = AF.inet6 end
+  local s, err, code = create(tcp_mt, 'listen', fam, SOCK.stream, 0)
+  if not s then return nil, err, code end
+  local ok
+  ok, err, code = s:listen(host, port, backlog)
+  if not ok then s:close(); return nil, err, code end
+  return s
+end
+
 -- metatables -------------------------------------------------------------------
 
 local function class(kind, ...)
