@@ -248,6 +248,7 @@ function common:kind() return getmetatable(self).kind end
 function common:close()
   if self._closed then return true end
   self._closed = true
+  if self._unlink_path then os.remove(self._unlink_path) end
   sched.free_slot(self.id)
   wake(self._rrec, errors.closed())
   wake(self._wrec, errors.closed())
@@ -721,6 +722,37 @@ end
 
 dgram.bind = common.bind
 
+-- unix sockets: a socket file left behind by a dead server is "stale": a
+-- connect to it is refused and open() says ENXIO (it is a socket, not a
+-- file). bind() replaces a stale file, never a live one or a plain file, and
+-- close() removes the file this socket created.
+local function stale_unix_path(path, stype)
+  local fd = osx.socket(AF.unix, stype, 0)
+  if fd == osx.INVALID_FD then return false end
+  local sa = addr.unix(path)
+  local refused = sa and C.connect(fd, ffi.cast(sa_ptr, sa), sa.len) ~= 0
+    and errors.name(errno()) == 'ECONNREFUSED'
+  osx.closesocket(fd)
+  if not refused then return false end
+  local f = osx.open_read(path)
+  if f >= 0 then osx.close_file(f); return false end
+  return errno() == osx.ENXIO
+end
+
+local function unix_bind(self, path, port)
+  local ok, err, code = common.bind(self, path, port)
+  local file = type(path) == 'string' and path:sub(1, 1) ~= '\0'
+  if not ok and code == 'EADDRINUSE' and file and stale_unix_path(path, self._type) then
+    os.remove(path)
+    ok, err, code = common.bind(self, path, port)
+  end
+  if ok then
+    self._bound = true
+    if file then self._unlink_path = path end
+  end
+  return ok, err, code
+end
+
 -- cancel, atmark, sendfile ------------------------------------------------------
 
 -- Wakes every thread parked on the socket with nil, 'canceled', 'ECANCELED';
@@ -835,8 +867,8 @@ end
 tcp_mt = class('tcp', stream)
 udp_mt = class('udp', dgram)
 raw_mt = class('raw', dgram)
-unix_stream_mt = class('unix', stream)
-unix_dgram_mt = class('unix', dgram)
+unix_stream_mt = class('unix', stream, {bind = unix_bind})
+unix_dgram_mt = class('unix', dgram, {bind = unix_bind})
 
 M.methods = {tcp = tcp_mt.methods, udp = udp_mt.methods, raw = raw_mt.methods,
              unix_stream = unix_stream_mt.methods, unix_dgram = unix_dgram_mt.methods}

@@ -156,6 +156,7 @@ end
 local O_RDONLY, O_CLOEXEC = 0, 0x80000
 function M.open_read(path) return C.open(path, O_RDONLY + O_CLOEXEC) end
 M.close_file = C.close
+M.ENXIO = 6
 
 local FIONREAD = 0x541B
 local nread_out = ffi.new'int[1]'
