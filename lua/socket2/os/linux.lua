@@ -76,6 +76,7 @@ local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 1, 6, 0, 41
 M.SOCKOPT = {
   acceptconn = {SOL_SOCKET, 30, 'bool', ro = true},
   broadcast  = {SOL_SOCKET, 6, 'bool'},
+  debug      = {SOL_SOCKET, 1, 'bool'},
   dontroute  = {SOL_SOCKET, 5, 'bool'},
   error      = {SOL_SOCKET, 4, 'error', ro = true},
   keepalive  = {SOL_SOCKET, 9, 'bool'},
