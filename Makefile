@@ -45,7 +45,7 @@ $(SHIM): $(BACKEND_SRC) $(SHIM_COMMON) $(SHIM_HDRS)
 
 # SOCKET2_BACKEND=kqueue loads it; the C tests of the emulation run in both
 # struct layouts; kqueue.c also compiles in the macOS layout.
-kqueue: $(KQ_SHIM) build/test_kqemu build/test_kqemu_macos build/kqueue_macos.o
+kqueue: $(KQ_SHIM) build/test_kqemu build/test_kqemu_macos build/kqueue_macos.o build/test_kqueue_shim
 
 $(KQ_SHIM): shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p socket2
@@ -58,6 +58,10 @@ build/test_kqemu: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
 build/test_kqemu_macos: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -DKQEMU_LAYOUT_MACOS -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
+
+build/test_kqueue_shim: spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o $@ spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
 
 build/kqueue_macos.o: shim/kqueue.c $(SHIM_HDRS) $(KQEMU_HDRS)
 	@mkdir -p build
@@ -77,6 +81,7 @@ test: deps
 	@sh tools/run-suite.sh busted-epoll $(BUSTED) -o TAP spec
 	@sh tools/run-suite.sh kqemu-c build/test_kqemu
 	@sh tools/run-suite.sh kqemu-c-macos build/test_kqemu_macos
+	@sh tools/run-suite.sh kqueue-shim-c build/test_kqueue_shim
 	@SOCKET2_BACKEND=kqueue sh tools/run-suite.sh busted-kqueue $(BUSTED) -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
 
@@ -105,6 +110,8 @@ asan: deps
 	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o build/asan/socket2/shim_kqueue.so shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
 	$(CC) $(ASAN_FLAGS) $(WARN) -Ispec/kqemu/include -o build/asan/test_kqemu spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
 	./build/asan/test_kqemu > /dev/null
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o build/asan/test_kqueue_shim spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+	./build/asan/test_kqueue_shim > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_BACKEND=kqueue \
 	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_kqueue.so \
 	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted-kqueue.tap; \
