@@ -58,8 +58,8 @@ static int s2__kqueue(void) {
     return fd;
 }
 
-/* Applies changes without harvesting anything (EV_RECEIPT makes every
- * change report back); 0 or the first error's -S2_E*. */
+/* Applies n <= 2 changes without harvesting anything (EV_RECEIPT makes
+ * every change report back); 0 or the first error's -S2_E*. */
 static int32_t s2__change(int kq, struct kevent *ch, int n) {
     struct kevent res[2];
     int i, got;
@@ -77,7 +77,7 @@ static int32_t s2__add_wake(int q) {
     return s2__change(q, ch, 1);
 }
 
-/* A private wq for a loop whose sockets live in kq; -1 and errno on failure. */
+/* A private wq for a loop whose sockets live in kq; -1 and *rc on failure. */
 static int s2__private_wq(int kq, int32_t *rc) {
     struct kevent ch[1];
     int wq = s2__kqueue();
