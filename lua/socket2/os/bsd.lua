@@ -156,6 +156,15 @@ end
 
 -- the OS module -------------------------------------------------------------------
 
+-- LuaJIT says 'BSD' for every BSD; only FreeBSD's numbers are here
+if ffi.os == 'BSD' then
+  ffi.cdef'int uname(char *buf);'
+  local buf = ffi.new('char[?]', 4096) -- struct utsname: sysname first
+  local sys = ffi.C.uname(buf) == 0 and ffi.string(buf) or '?'
+  if sys ~= 'FreeBSD' then
+    error('socket2: no socket constants for ' .. sys .. ' (only macOS and FreeBSD)', 0)
+  end
+end
 flavour = ffi.os == 'OSX' and 'macos' or 'freebsd'
 local K = constants(flavour)
 ffi.cdef(cdef_common .. cdef_flavour[flavour])
