@@ -550,8 +550,8 @@ describe('errors', function()
     end)
 
     it('socket.wrap of a descriptor that is no socket returns nil, msg, ENOTSOCK', function()
-      -- the loop's epoll fd is a descriptor that is certainly not a socket
-      local s, err, code = socket.wrap(socket.epoll_fd())
+      -- the loop's epoll (kqueue) fd is a descriptor that is certainly not a socket
+      local s, err, code = socket.wrap(require'socket2.sched'.handle())
       assert.is_nil(s)
       assert.is_string(err)
       assert.equal('ENOTSOCK', code)
@@ -559,23 +559,30 @@ describe('errors', function()
   end)
 
   describe('kernel object handles', function()
-    it('socket.iocp() is a Lua error on Linux naming iocp', function()
-      raises({'iocp', 'epoll'}, socket.iocp)
-      raises({'iocp'}, socket.iocp, 5)
-    end)
+    -- each backend has its getter; the others are Lua errors naming
+    -- themselves and the backend in use
+    local getters = {epoll = 'epoll_fd', kqueue = 'kqueue_fd', iocp = 'iocp'}
+    local mine = getters[socket.backend]
 
-    it('socket.kqueue_fd() is a Lua error on Linux naming kqueue_fd', function()
-      raises({'kqueue_fd'}, socket.kqueue_fd)
-    end)
+    for _, backend in ipairs{'epoll', 'kqueue', 'iocp'} do
+      local name = getters[backend]
+      if backend ~= socket.backend then
+        it(('socket.%s() is a Lua error with the %s backend, naming %s'):format(
+            name, socket.backend, name), function()
+          raises({name, socket.backend}, socket[name])
+          raises({name}, socket[name], 5)
+        end)
+      end
+    end
 
-    it('socket.epoll_fd() returns the loop epoll fd', function()
-      local fd = socket.epoll_fd()
+    it(('socket.%s() returns the loop handle'):format(mine), function()
+      local fd = socket[mine]()
       assert.is_number(fd)
       assert.is_true(fd >= 0)
-      assert.equal(fd, socket.epoll_fd())
-      raises({'epoll_fd'}, socket.epoll_fd, 'x')
+      assert.equal(fd, socket[mine]())
+      raises({mine}, socket[mine], 'x')
       -- sharing a handle after the loop is open is a Lua error too
-      raises({'already open'}, socket.epoll_fd, fd)
+      raises({'already open'}, socket[mine], fd)
     end)
   end)
 
