@@ -211,7 +211,9 @@ printf '\r%60s\r' '' >&2
 
 # syscalls per request
 SYS_METHOD=none
-if perf stat -e 'syscalls:sys_enter_read' true > /dev/null 2>&1; then
+if [ -n "${BENCH_NO_SYSCALLS:-}" ]; then
+  :
+elif perf stat -e 'syscalls:sys_enter_read' true > /dev/null 2>&1; then
   SYS_METHOD=perf
   for s in $SERVERS; do
     printf '\rbench: syscalls %-8s' "$s" >&2
@@ -225,7 +227,7 @@ printf '\r%60s\r' '' >&2
 
 # instruction counts: socket2 vs bare vs C
 if [ -z "${BENCH_NO_CALLGRIND:-}" ] && command -v valgrind > /dev/null; then
-  for s in c bare socket2; do
+  for s in ${BENCH_CG_SERVERS:-c bare socket2}; do
     printf '\rbench: callgrind %-8s' "$s" >&2
     callgrind_point "$s"
   done
