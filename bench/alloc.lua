@@ -8,28 +8,32 @@
 -- whole path runs: syscall, EAGAIN/short read, park, s2_wait, event
 -- dispatch, wake, run queue, resume. After a warm-up the GC is stopped and
 -- OPS recv/send operations (4 per round trip) must not grow
--- collectgarbage('count'); then jit.v logs another OPS, which must hold no
--- trace abort that leaves hot code to the interpreter.
+-- collectgarbage('count'). jit.v logs the whole run except that window: no
+-- trace may abort for a reason that leaves code to the interpreter (an NYI,
+-- a bad argument type: LuaJIT blacklists such code after a few tries, so
+-- later windows look clean while the interpreter runs it). The VM-state
+-- profiler (jit.profile) shows where another OPS spend their time.
 local ffi = require'ffi'
 local socket = require'socket2'
 local app = require'app'
+local vlog = os.tmpname()
+require'jit.v'.on(vlog)
 
 local OPS = tonumber(arg and arg[1]) or 1000000
 local WARM = 20000 -- round trips before measuring
 local ROUNDS = math.floor(OPS / 4)
-local vlog = os.tmpname()
 
 local srv = assert(socket.tcp())
 assert(srv:listen('127.0.0.1', 0))
 local port = srv:getsockname():port()
 
-local server_conn
 socket.newthread(function()
-  server_conn = assert(srv:accept())
+  local server_conn = assert(srv:accept())
   app.serve(server_conn, 'resp')
 end)
 
 local kb0, kb1, t0, t1
+local vm = {}
 local failed
 socket.newthread(function()
   local c = assert(socket.tcp())
@@ -46,6 +50,7 @@ socket.newthread(function()
   end
   rounds(WARM)
   -- window 1: allocation, with the GC stopped so that nothing is hidden
+  require'jit.v'.off()
   collectgarbage('collect')
   collectgarbage('stop')
   kb0 = collectgarbage('count')
@@ -54,9 +59,12 @@ socket.newthread(function()
   t1 = socket.clock()
   kb1 = collectgarbage('count')
   collectgarbage('restart')
-  -- window 2: the trace log (jit.v allocates as it writes)
-  require'jit.v'.on(vlog)
+  -- window 2: trace log and VM states
+  require'jit.v'.on(vlog .. '.2')
+  local prof = require'jit.profile'
+  prof.start('vi1', function(_, samples, vmstate) vm[vmstate] = (vm[vmstate] or 0) + samples end)
   rounds(ROUNDS)
+  prof.stop()
   require'jit.v'.off()
   c:close()
   srv:close()
@@ -68,29 +76,50 @@ local ops = ROUNDS * 4
 local grew = kb1 - kb0
 print(('alloc: socket2 RESP ping-pong over loopback TCP, %d recv/send ops after %d warm-up round trips: '
   .. 'collectgarbage("count") %+.1f KB (%.3f bytes/op), %.2f us/round trip -- %s')
-  :format(ops, WARM, grew, grew * 1024 / ops, (t1 - t0) / ROUNDS * 1e6, grew * 1024 / ops < 0.01 and 'OK' or 'ALLOCATES'))
+  :format(ops, WARM, grew, grew * 1024 / ops, (t1 - t0) / ROUNDS * 1e6,
+    grew * 1024 / ops < 0.01 and 'OK' or 'ALLOCATES'))
 
--- trace aborts in the second window. "inner loop in root trace" and
--- "leaving loop in root trace" are how LuaJIT picks trace start points
--- (the loop gets its own trace); anything else (NYI, bad argument type,
--- ...) leaves that code to the interpreter.
-local aborts, traces, n_benign, n_bad = {}, 0, 0, 0
-for line in io.lines(vlog) do
-  if line:match'^%[TRACE%s+%d' then traces = traces + 1 end
-  local what = line:match'^%[TRACE %-%-%- (.*)%]$'
-  if what then
-    local where, why = what:match'^(%S+) %-%- (.*)$'
-    why = why or what
-    local benign = why:match'^inner loop in root trace' or why:match'^leaving loop in root trace'
-    if benign then n_benign = n_benign + 1 else n_bad = n_bad + 1 end
-    local key = (benign and 'trace selection: ' or 'ABORT: ') .. why .. ' (from ' .. tostring(where) .. ')'
-    aborts[key] = (aborts[key] or 0) + 1
+-- "inner loop in root trace" and "leaving loop in root trace" are how
+-- LuaJIT picks trace start points (the loop gets a trace of its own);
+-- anything else leaves that code to the interpreter.
+local function scan(file)
+  local r = {traces = 0, bad = 0, benign = 0, keys = {}}
+  local f = io.open(file)
+  if not f then return r end
+  for line in f:lines() do
+    if line:match'^%[TRACE%s+%d' then r.traces = r.traces + 1 end
+    local what = line:match'^%[TRACE %-%-%- (.*)%]$'
+    if what then
+      local where, why = what:match'^(%S+) %-%- (.*)$'
+      why = why or what
+      local benign = why:match'^inner loop in root trace' or why:match'^leaving loop in root trace'
+      if benign then r.benign = r.benign + 1
+      else
+        r.bad = r.bad + 1
+        local key = why .. ' (trace from ' .. tostring(where) .. ')'
+        r.keys[key] = (r.keys[key] or 0) + 1
+      end
+    end
   end
+  f:close()
+  os.remove(file)
+  return r
 end
-os.remove(vlog)
-print(('trace: steady state (jit.v over another %d ops): %d new traces, %d aborts that leave code to the interpreter, '
-  .. '%d trace-selection retries -- %s'):format(ops, traces, n_bad, n_benign, n_bad == 0 and 'OK' or 'ABORTS'))
+local whole, steady = scan(vlog), scan(vlog .. '.2')
+print(('trace: whole run: %d traces, %d aborts that leave code to the interpreter, %d trace-selection retries; '
+  .. 'steady state: %d new traces, %d aborts -- %s'):format(whole.traces, whole.bad, whole.benign,
+  steady.traces, steady.bad + steady.benign, whole.bad + steady.bad == 0 and 'OK' or 'ABORTS'))
 local keys = {}
-for k in pairs(aborts) do keys[#keys + 1] = k end
-table.sort(keys, function(a, b) return aborts[a] > aborts[b] end)
-for i = 1, math.min(#keys, 12) do print(('  %3dx %s'):format(aborts[keys[i]], keys[i])) end
+for k in pairs(whole.keys) do keys[#keys + 1] = k end
+table.sort(keys, function(a, b) return whole.keys[a] > whole.keys[b] end)
+for i = 1, math.min(#keys, 8) do print(('  %3dx %s'):format(whole.keys[keys[i]], keys[i])) end
+
+local total = 0
+for _, v in pairs(vm) do total = total + v end
+local names = {N = 'compiled', I = 'interpreted', C = 'C functions', G = 'GC', J = 'JIT compiler'}
+local parts = {}
+for _, k in ipairs{'N', 'I', 'C', 'G', 'J'} do
+  if vm[k] then parts[#parts + 1] = ('%s %.0f%%'):format(names[k], 100 * vm[k] / total) end
+end
+print(('vm: where the steady state runs (jit.profile, %d samples; syscalls count as compiled): %s')
+  :format(total, table.concat(parts, ', ')))
