@@ -134,6 +134,21 @@ local function check_expires(expires, fname, argn)
   end
 end
 
+-- The size of a cdata buffer, or nil for a pointer (unknown). ffi.sizeof()
+-- of a variable-length array (ffi.new('uint8_t[?]', n)) is not compiled by
+-- LuaJIT: it aborted the trace of every recv/send that was given one. The
+-- sizes of arrays seen before are kept (by object, weakly): the lookup
+-- compiles, and only a never-seen array takes the slow path once.
+local buf_sizes = setmetatable({}, {__mode = 'k'})
+local function buf_size(buf)
+  local size = buf_sizes[buf]
+  if size then return size end
+  size = sizeof(buf)
+  if size == PTR_SIZE then return nil end -- a pointer: not kept (often temporary)
+  buf_sizes[buf] = size
+  return size
+end
+
 -- buffer + length for reading into: cdata and a length that fits it
 local function check_rbuf(buf, len, fname)
   if type(buf) ~= 'cdata' then
@@ -142,8 +157,8 @@ local function check_rbuf(buf, len, fname)
   if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
     errors.arg(fname, 2, 'length must be a non-negative integer')
   end
-  local size = sizeof(buf)
-  if size and size ~= PTR_SIZE and len > size then
+  local size = buf_size(buf)
+  if size and len > size then
     errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
   end
   if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
@@ -162,8 +177,8 @@ local function check_wbuf(buf, len, fname)
     if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
       errors.arg(fname, 2, 'length must be a non-negative integer')
     end
-    local size = sizeof(buf)
-    if size and size ~= PTR_SIZE and len > size then
+    local size = buf_size(buf)
+    if size and len > size then
       errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
     end
     if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
@@ -390,21 +405,18 @@ end
 
 -- receiving and sending --------------------------------------------------------
 
--- recv on a connected socket: n (0 at EOF), or nil, err, code.
-local function recv(self, buf, len, expires, flags, fname)
-  check_self(self, fname)
-  check_rbuf(buf, len, fname)
-  check_expires(expires, fname, 3)
-  local fl = msgflags(flags, fname, 4)
+-- recv on a connected socket, arguments checked: n (0 at EOF), or nil,
+-- err, code. The ready case has no loop, so a caller's trace runs through
+-- it (an inner loop makes LuaJIT abort the caller's root trace); waiting
+-- and retrying is recv_wait.
+local function recv_wait(self, buf, len, expires, fl)
   local rec = self._rrec
-  busy(rec, fname, 'reading')
   local fd = self.fd
   local dl = false
   while true do
     if self._rready then
       local n = C.recv(fd, buf, len, fl)
       if n >= 0 then
-        -- a short stream read drained the queue: wait for the next edge
         if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
           self._rready = false
         end
@@ -426,13 +438,33 @@ local function recv(self, buf, len, expires, flags, fname)
   end
 end
 
-local function send(self, buf, len, expires, flags, fname)
+local function recv_checked(self, buf, len, expires, fl, fname)
+  busy(self._rrec, fname, 'reading')
+  if self._rready then
+    local n = C.recv(self.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream read drained the queue: wait for the next edge
+      if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
+        self._rready = false
+      end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then self._rready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return recv_wait(self, buf, len, expires, fl)
+end
+
+local function recv(self, buf, len, expires, flags, fname)
   check_self(self, fname)
-  len = check_wbuf(buf, len, fname)
+  check_rbuf(buf, len, fname)
   check_expires(expires, fname, 3)
-  local fl = bor(msgflags(flags, fname, 4), MSG_NOSIGNAL)
+  return recv_checked(self, buf, len, expires, msgflags(flags, fname, 4), fname)
+end
+
+local function send_wait(self, buf, len, expires, fl)
   local rec = self._wrec
-  busy(rec, fname, 'writing')
   local fd = self.fd
   local dl = false
   while true do
@@ -458,19 +490,46 @@ local function send(self, buf, len, expires, flags, fname)
   end
 end
 
+local function send_checked(self, buf, len, expires, fl, fname)
+  busy(self._wrec, fname, 'writing')
+  if self._wready then
+    local n = C.send(self.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream write filled the queue: wait for the next edge
+      if n < len and self._stream then self._wready = false end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then self._wready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return send_wait(self, buf, len, expires, fl)
+end
+
+local function send(self, buf, len, expires, flags, fname)
+  check_self(self, fname)
+  len = check_wbuf(buf, len, fname)
+  check_expires(expires, fname, 3)
+  return send_checked(self, buf, len, expires, bor(msgflags(flags, fname, 4), MSG_NOSIGNAL), fname)
+end
+
 function stream:recv(buf, len, expires, flags) return recv(self, buf, len, expires, flags, 'recv') end
 function stream:send(buf, len, expires, flags) return send(self, buf, len, expires, flags, 'send') end
 
--- Sends all len bytes: len, or nil, err, code, bytes_sent.
+-- Sends all len bytes: len, or nil, err, code, bytes_sent. The first send
+-- takes the caller's buffer as it is; only a partial send makes a pointer.
 function stream:sendall(buf, len, expires)
   check_self(self, 'sendall')
   len = check_wbuf(buf, len, 'sendall')
   check_expires(expires, 'sendall', 3)
   expires = deadline(self, expires)
+  local n, err, code = send_checked(self, buf, len, expires, MSG_NOSIGNAL, 'sendall')
+  if not n then return nil, err, code, 0 end
+  if n == len then return len end
   local p = type(buf) == 'string' and ffi.cast('const char*', buf) or ffi.cast('const uint8_t*', buf)
-  local sent = 0
+  local sent = n
   while sent < len do
-    local n, err, code = send(self, p + sent, len - sent, expires, nil, 'sendall')
+    n, err, code = send_checked(self, p + sent, len - sent, expires, MSG_NOSIGNAL, 'sendall')
     if not n then return nil, err, code, sent end
     sent = sent + n
   end
@@ -487,7 +546,7 @@ function stream:recvall(buf, len, expires)
   local p = ffi.cast('uint8_t*', buf)
   local got = 0
   while got < len do
-    local n, err, code = recv(self, p + got, len - got, expires, nil, 'recvall')
+    local n, err, code = recv_checked(self, p + got, len - got, expires, 0, 'recvall')
     if not n then return nil, err, code, got end
     if n == 0 then return nil, 'closed', 'EOF', got end
     got = got + n
