@@ -52,7 +52,7 @@ local function new(mt, fd, family, stype, protocol)
     _watched = false, _closed = false,
     _rrec = {}, _wrec = {},
     _timeout = nil,
-    _sa = sa_ct(), -- scratch for numeric addresses
+    _sa = false, -- scratch for numeric addresses (addr.resolve makes it on first use)
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
   return s
@@ -627,6 +627,35 @@ local function bind_and_mark(self, host, port)
 end
 stream.bind = bind_and_mark
 
+-- The local address of an accepted connection is the listener's own when
+-- that is not a wildcard (0.0.0.0, ::): a copy of it then saves a
+-- getsockname() per connection.
+local AF_INET, AF_INET6 = AF.inet, AF.inet6
+local in4_ptr, in6_ptr = ffi.typeof'struct sockaddr_in*', ffi.typeof'struct sockaddr_in6*'
+local function is_wildcard(sa)
+  local f = osx.sa_family(sa)
+  if f == AF_INET then
+    local a = ffi.cast(in4_ptr, sa).sin_addr
+    return a[0] == 0 and a[1] == 0 and a[2] == 0 and a[3] == 0
+  elseif f == AF_INET6 then
+    local a = ffi.cast(in6_ptr, sa).sin6_addr
+    for i = 0, 15 do if a[i] ~= 0 then return false end end
+    return true
+  end
+  return false -- unix: an accepted socket's name is the listener's path
+end
+
+local function accepted_local(self, c)
+  local lsa = self._lsa
+  if lsa == nil then
+    local sa = self:getsockname()
+    lsa = sa and not is_wildcard(sa) and sa or false
+    self._lsa = lsa
+  end
+  if lsa then return lsa:copy() end
+  return c:getsockname()
+end
+
 -- accept([expires]) -> client, remote sa, local sa
 function stream:accept(expires)
   check_self(self, 'accept')
@@ -643,7 +672,7 @@ function stream:accept(expires)
       if cfd ~= osx.INVALID_FD then
         remote.len = lenp[0]
         local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
-        return c, remote, c:getsockname()
+        return c, remote, accepted_local(self, c)
       end
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then
