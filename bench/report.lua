@@ -99,35 +99,41 @@ for _, w in ipairs(WORKLOADS) do
   end
 end
 
--- syscalls per request
-local sys = {}
+-- syscalls per request / per connection
+local sys = {} -- workload -> server -> {total, units, by}
 for l in lines'syscalls.tsv' do
   local f = split(l)
-  local s, name, reqs, count = f[1], f[2], tonumber(f[3]), tonumber(f[4])
-  sys[s] = sys[s] or {total = 0, reqs = reqs, by = {}}
-  sys[s].total = sys[s].total + count
-  sys[s].by[#sys[s].by + 1] = {name, count}
+  local s, name, units, count, w = f[1], f[2], tonumber(f[3]), tonumber(f[4]), f[5] or 'resp'
+  sys[w] = sys[w] or {}
+  local r = sys[w][s] or {total = 0, units = units, by = {}}
+  sys[w][s] = r
+  r.total = r.total + count
+  r.by[#r.by + 1] = {name, count}
 end
-if next(sys) then
-  p()
-  p(('### Syscalls per request, RESP ping without pipelining (%s)'):format(
-    sys_method == 'perf' and 'perf stat on the syscalls:sys_enter_* tracepoints of the server'
-    or 'FALLBACK: strace -c -f, which slows the server and changes its batching'))
-  p()
-  p('| server | syscalls/req | x C | by syscall (per request) |')
-  p('|---|---|---|---|')
-  local csys = sys.c and sys.c.total / sys.c.reqs
-  for _, s in ipairs(SERVERS) do
-    local r = sys[s]
-    if r then
-      table.sort(r.by, function(a, b) return a[2] > b[2] end)
-      local parts = {}
-      for i, v in ipairs(r.by) do
-        if v[2] / r.reqs >= 0.005 or i <= 3 then parts[#parts + 1] = ('%s %.2f'):format(v[1], v[2] / r.reqs) end
+local method = sys_method == 'perf' and 'perf stat on the syscalls:sys_enter_* tracepoints of the server'
+  or 'FALLBACK: strace -c -f, which slows the server and changes its batching'
+for _, w in ipairs{{'resp', 'request, RESP ping without pipelining', 'req'},
+                   {'churn', 'connection, churn', 'conn'}} do
+  local sw = sys[w[1]]
+  if sw then
+    p()
+    p(('### Syscalls per %s (%s)'):format(w[2], method))
+    p()
+    p(('| server | syscalls/%s | x C | by syscall |'):format(w[3]))
+    p('|---|---|---|---|')
+    local csys = sw.c and sw.c.total / sw.c.units
+    for _, s in ipairs(SERVERS) do
+      local r = sw[s]
+      if r then
+        table.sort(r.by, function(a, b) return a[2] > b[2] end)
+        local parts = {}
+        for i, v in ipairs(r.by) do
+          if v[2] / r.units >= 0.005 or i <= 3 then parts[#parts + 1] = ('%s %.2f'):format(v[1], v[2] / r.units) end
+        end
+        local per = r.total / r.units
+        p(('| %s | %.2f | %s | %s |'):format(SERVER_NAME[s], per,
+          csys and ('%.2f'):format(per / csys) or '-', table.concat(parts, ', ')))
       end
-      local per = r.total / r.reqs
-      p(('| %s | %.2f | %s | %s |'):format(SERVER_NAME[s], per,
-        csys and ('%.2f'):format(per / csys) or '-', table.concat(parts, ', ')))
     end
   end
 end

@@ -136,20 +136,29 @@ run_client() {
   esac
 }
 
-# syscalls per request, RESP without pipelining: perf stat on the syscall
-# tracepoints of the server process while redis-benchmark runs
+# syscalls per request (RESP without pipelining) and per connection
+# (churn): perf stat on the syscall tracepoints of the server process while
+# the client runs; the churn client's last connections may still be closing
+# on the server when it ends, hence the pause
 syscall_point() {
-  local s=$1 pp
-  start_server "$s" resp || return 1
-  perf stat -x, -e 'syscalls:sys_enter_*' -p "$SPID" -o "$OUT/perf.$s.txt" 2>/dev/null &
+  local s=$1 w=$2 pp units
+  start_server "$s" "$w" || return 1
+  perf stat -x, -e 'syscalls:sys_enter_*' -p "$SPID" -o "$OUT/perf.$w.$s.txt" 2>/dev/null &
   pp=$!
   sleep 0.5 # perf attaches
-  client redis-benchmark -h 127.0.0.1 -p "$PORT" -t ping -c 50 -n "$SYS_N" -q > /dev/null 2>&1
+  if [ "$w" = churn ]; then
+    units=$CHURN_N
+    client "$CLIENT" churn "$PORT" "$CHURN_N" 50 16 > /dev/null
+    sleep 1
+  else
+    units=$((2 * SYS_N))
+    client redis-benchmark -h 127.0.0.1 -p "$PORT" -t ping -c 50 -n "$SYS_N" -q > /dev/null 2>&1
+  fi
   kill -INT $pp; wait $pp 2>/dev/null
-  awk -F, -v s="$s" -v n=$((2 * SYS_N)) '
+  awk -F, -v s="$s" -v w="$w" -v n="$units" '
     /syscalls:sys_enter_/ && $1 ~ /^[0-9]+$/ && $1 > 0 {
-      name = $3; sub(/.*sys_enter_/, "", name); printf "%s\t%s\t%d\t%s\n", s, name, n, $1 }' \
-    "$OUT/perf.$s.txt" >> "$SYSCALLS"
+      name = $3; sub(/.*sys_enter_/, "", name); printf "%s\t%s\t%d\t%s\t%s\n", s, name, n, $1, w }' \
+    "$OUT/perf.$w.$s.txt" >> "$SYSCALLS"
   stop_server
 }
 
@@ -163,7 +172,7 @@ syscall_point_strace() {
   stop_server # strace writes its summary when the server ends
   awk -v s="$s" -v n=$((2 * SYS_N)) '
     $NF ~ /^[a-z_0-9]+$/ && $(NF-1) ~ /^[0-9]+$/ && $NF != "total" && NF >= 5 {
-      printf "%s\t%s\t%d\t%s\n", s, $NF, n, ($(NF-2) ~ /^[0-9]+$/ && NF == 6) ? $(NF-2) : $(NF-1) }' \
+      printf "%s\t%s\t%d\t%s\tresp\n", s, $NF, n, ($(NF-2) ~ /^[0-9]+$/ && NF == 6) ? $(NF-2) : $(NF-1) }' \
     "$OUT/strace.$s.txt" >> "$SYSCALLS"
 }
 
@@ -217,7 +226,8 @@ elif perf stat -e 'syscalls:sys_enter_read' true > /dev/null 2>&1; then
   SYS_METHOD=perf
   for s in $SERVERS; do
     printf '\rbench: syscalls %-8s' "$s" >&2
-    syscall_point "$s"
+    syscall_point "$s" resp
+    syscall_point "$s" churn
   done
 elif command -v strace > /dev/null; then
   SYS_METHOD=strace
