@@ -11,7 +11,7 @@ local kind = app.args(arg)
 local chunk = string.rep('x', app.CHUNK)
 
 local function recv_str(skt, len)
-  local s, err, part = copas.receivePartial(skt, len)
+  local s, _, part = copas.receivePartial(skt, len)
   return s or part
 end
 
