@@ -81,7 +81,9 @@ print(('alloc: socket2 RESP ping-pong over loopback TCP, %d recv/send ops after 
 
 -- "inner loop in root trace" and "leaving loop in root trace" are how
 -- LuaJIT picks trace start points (the loop gets a trace of its own);
--- anything else leaves that code to the interpreter.
+-- anything else leaves that code to the interpreter, "blacklisted" too:
+-- a start point that failed too often is never tried again, and a trace
+-- that reaches it stops.
 local function scan(file)
   local r = {traces = 0, bad = 0, benign = 0, keys = {}}
   local f = io.open(file)
@@ -109,10 +111,14 @@ local whole, steady = scan(vlog), scan(vlog .. '.2')
 print(('trace: whole run: %d traces, %d aborts that leave code to the interpreter, %d trace-selection retries; '
   .. 'steady state: %d new traces, %d aborts -- %s'):format(whole.traces, whole.bad, whole.benign,
   steady.traces, steady.bad + steady.benign, whole.bad + steady.bad == 0 and 'OK' or 'ABORTS'))
-local keys = {}
-for k in pairs(whole.keys) do keys[#keys + 1] = k end
-table.sort(keys, function(a, b) return whole.keys[a] > whole.keys[b] end)
-for i = 1, math.min(#keys, 8) do print(('  %3dx %s'):format(whole.keys[keys[i]], keys[i])) end
+for _, r in ipairs{whole, steady} do
+  local keys = {}
+  for k in pairs(r.keys) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return r.keys[a] > r.keys[b] end)
+  for i = 1, math.min(#keys, 8) do
+    print(('  %s %3dx %s'):format(r == whole and 'warm-up:' or 'steady: ', r.keys[keys[i]], keys[i]))
+  end
+end
 
 local total = 0
 for _, v in pairs(vm) do total = total + v end
