@@ -32,7 +32,7 @@ KQ_SHIM     = socket2/shim_kqueue.so
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: all deps kqueue test test-c test-lua demo asan lint clean install uninstall
+.PHONY: all deps kqueue test test-c test-lua demo asan lint clean install uninstall bench
 
 all: $(SHIM)
 
@@ -98,6 +98,25 @@ demo: deps all
 # suite. LeakSanitizer stays off under LuaJIT: its stop-the-world scan
 # aborts in this sandbox once worker threads exist, and LuaJIT's own exit
 # path reports a libc allocation; leaks are checked by `make valgrind`.
+# Benchmarks (never part of `make test`): every workload x every server,
+# one table; QUICK=1 for one short run per point. See README "Performance".
+BENCH_DEPS = redis-tools wrk lua-luv lua-cqueues lua-socket lua-copas linux-perf valgrind
+BENCH_CFLAGS = -O2 -g $(WARN)
+
+build/bench/c-server: bench/c/server.c
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+build/bench/c-client: bench/c/client.c
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+bench:
+	@sh tools/deps.sh $(BENCH_DEPS)
+	@$(MAKE) --no-print-directory all build/bench/c-server build/bench/c-client
+	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/run.sh
+
+# ASan + UBSan over the C tests and the whole busted suite.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
 	@mkdir -p build/asan/socket2
