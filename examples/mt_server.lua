@@ -1,6 +1,6 @@
 -- examples/mt_server.lua: a small HTTP/1.1 server on N OS threads that
--- share one epoll fd, each with its own SO_REUSEPORT listener on the same
--- port (the kernel spreads new connections over them).
+-- share one epoll fd (or kqueue), each with its own SO_REUSEPORT listener
+-- on the same port (the kernel spreads new connections over them).
 --
 --   luajit examples/mt_server.lua              -- 2 threads; 200 clients test it, then it stops
 --   luajit examples/mt_server.lua 4 500 20     -- 4 threads, 500 clients x 20 requests each
@@ -25,9 +25,9 @@ local want_port = serve_only and tonumber(args[2]) or 0
 
 -- The server thread: runs in its own Lua state, so it requires what it
 -- uses and gets everything else as arguments.
-local function server_thread(h, id, port, ctl_port)
+local function server_thread(share, h, id, port, ctl_port)
   local socket = require'socket2' -- luacheck: ignore (a new state: nothing is shadowed)
-  socket.epoll_fd(h) -- share the main state's epoll fd: before any other socket2 call
+  socket[share](h) -- share the main state's kernel object: before any other socket2 call
 
   local ctl = assert(socket.tcp())
   assert(ctl:connect('127.0.0.1', ctl_port))
@@ -52,7 +52,7 @@ local function server_thread(h, id, port, ctl_port)
         if not hdr then line = nil break end
       until hdr == ''
       if not line then break end
-      if not st:write(reply) then break end
+      if not (st:write(reply) and st:flush()) then break end
       requests = requests + 1
     end
     c:close()
@@ -67,6 +67,7 @@ local function server_thread(h, id, port, ctl_port)
   end)
 
   ctl_st:write'ready\n'
+  ctl_st:flush()
   socket.newthread(function()
     ctl_st:readline()                     -- 'stop', or nil if the main state went away
     srv:close()
@@ -78,7 +79,9 @@ end
 
 -- main ------------------------------------------------------------------------
 
-local h = socket.epoll_fd()               -- the kernel object every thread will share
+-- the kernel object every thread will share: socket.epoll_fd() on Linux
+local share = ({epoll = 'epoll_fd', kqueue = 'kqueue_fd', iocp = 'iocp'})[socket.backend]
+local h = socket[share]()
 
 -- Reserve the port: a bound, reuseport socket that never listens, so it
 -- takes no connections but keeps the port ours while the threads bind it.
@@ -91,7 +94,7 @@ local ctl = assert(socket.tcp())
 assert(ctl:listen('127.0.0.1', 0))
 local threads = {}
 for i = 1, nthreads do
-  threads[i] = assert(thread.new(server_thread, h, i, port, ctl:getsockname():port()))
+  threads[i] = assert(thread.new(server_thread, share, h, i, port, ctl:getsockname():port()))
 end
 
 socket.run(function()
@@ -102,7 +105,8 @@ socket.run(function()
     assert(conns[i]:readline() == 'ready')
   end
   ctl:close()
-  print(('%d threads serving http://127.0.0.1:%d/ on one shared epoll fd (fd %d)'):format(nthreads, port, h))
+  print(('%d threads serving http://127.0.0.1:%d/ sharing one %s (%s)'):format(nthreads, port,
+    socket.backend == 'epoll' and 'epoll fd' or socket.backend, tostring(h)))
 
   if serve_only then socket.suspend() end -- until the process is killed
 
@@ -139,7 +143,7 @@ socket.run(function()
     print(('  thread %d answered %d'):format(i, by_thread[i] or 0))
   end
 
-  for i = 1, nthreads do conns[i]:write'stop\n' end
+  for i = 1, nthreads do conns[i]:write'stop\n'; conns[i]:flush() end
   for i = 1, nthreads do
     local done, requests, nconns = threads[i]:join()
     assert(done, requests)

@@ -137,7 +137,7 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     switch (op->op) {
     case S2_OP_WATCH:
         memset(&ev, 0, sizeof ev);
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.u64 = ((uint64_t)op->gen << 32) | l->tag | op->id;
         if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
         if (errno == EEXIST && epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
@@ -154,7 +154,7 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
 
 static uint32_t s2__flags(uint32_t e) {
     uint32_t f = 0;
-    if (e & EPOLLIN) f |= S2_READ;
+    if (e & (EPOLLIN | EPOLLPRI)) f |= S2_READ; /* PRI: urgent (OOB) data */
     if (e & EPOLLOUT) f |= S2_WRITE;
     if (e & (EPOLLRDHUP | EPOLLHUP)) f |= S2_HUP;
     if (e & (EPOLLERR | EPOLLHUP)) f |= S2_ERROR;

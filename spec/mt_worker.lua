@@ -151,7 +151,7 @@ function M.run(h, me, nthreads, nconns, ctl_port, share_name)
     socket.newthread(function()
       for cn = w, nconns, workers do client(cn) end
       left = left - 1
-      if left == 0 then cst:write'done\n' end
+      if left == 0 then cst:write'done\n'; cst:flush() end
     end)
   end
 

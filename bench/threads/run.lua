@@ -67,6 +67,7 @@ local function server(h, port, ctl_port)
     end
   end)
   st:write'ready\n'
+  st:flush()
   socket.newthread(function()
     st:readline()
     srv:close()
@@ -101,7 +102,7 @@ local function run_config(nthreads, shared)
   assert(reqs, 'load failed: ' .. out)
   reqs, secs = tonumber(reqs), tonumber(secs)
 
-  for i = 1, nthreads do cs[i]:write'stop\n' end
+  for i = 1, nthreads do cs[i]:write'stop\n'; cs[i]:flush() end
   for i = 1, nthreads do assert(ts[i]:join()); cs[i]:close() end
   reserve:close()
   if shared then ffi.C.close(h) end
