@@ -1,6 +1,8 @@
 /* test_shared.c -- TAP tests for loops of several OS threads sharing one
  * kernel object (epoll fd): forwarding to the owner, private wakeups, loops
- * and sockets closing while their events are in flight.
+ * and sockets closing while their events are in flight. Built with
+ * -DS2_TEST_KQUEUE it tests the kqueue backend (over spec/kqemu) instead;
+ * the checks of how the epoll backend uses fds are then left out.
  *
  * Build and run from the repository root (make test does this):
  *   gcc -std=gnu11 -g -O1 -Wall -Wextra -Werror -Ishim -o build/test_shared \
@@ -23,7 +25,15 @@
 #include <string.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <sys/epoll.h>
+#if defined(S2_TEST_KQUEUE)
+#  include <sys/event.h>
+#  define EPOLL_ONLY(x) ((void)0)
+static int new_kernel_object(void) { return kqueue(); }
+#else
+#  include <sys/epoll.h>
+#  define EPOLL_ONLY(x) x
+static int new_kernel_object(void) { return epoll_create1(EPOLL_CLOEXEC); }
+#endif
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -170,7 +180,8 @@ static void test_forward(void) {
     c = open_on(h);
     CHECK(s2_handle(b) == h && s2_handle(c) == h, "loops opened on a's handle report it");
     fds1 = count_fds();
-    CHECK(fds1 - fds0 == 4, "each joining loop holds 2 fds (eventfd, private epoll fd)");
+    EPOLL_ONLY(CHECK(fds1 - fds0 == 4, "each joining loop holds 2 fds (eventfd, private epoll fd)"));
+    (void)fds0; (void)fds1;
     make_pair(pa); make_pair(pb); make_pair(pc);
     /* slot 7 in every loop, told apart only by the gen the test gives */
     CHECK(watch(a, pa[0], 7, 100) == 0 && watch(b, pb[0], 7, 200) == 0 &&
@@ -186,7 +197,7 @@ static void test_forward(void) {
     CHECK(fc == 0, "c never sees a's or b's event");
     CHECK(poll_all(a, 100, &fa) + poll_all(b, 200, &fb) + poll_all(c, 300, &fc) == 0,
           "each event arrived exactly once");
-    CHECK(count_fds() - fds1 == 6 + 1, "once shared, the first loop also holds a private epoll fd");
+    EPOLL_ONLY(CHECK(count_fds() - fds1 == 6 + 1, "once shared, the first loop also holds a private epoll fd"));
 
     /* a new edge on a's socket, harvested by c this time */
     drain(pa[0]);
@@ -203,6 +214,7 @@ static void test_forward(void) {
 
 /* ---- more ready events than one wait takes ------------------------------ */
 
+#if !defined(S2_TEST_KQUEUE)  /* a kqueue backend harvest is bounded by max */
 static void test_full_batch(void) {
     /* the shared fd is edge-triggered in the private fds: whatever a harvest
      * left in it would wake nobody, so a harvest drains it: the harvester's
@@ -236,6 +248,7 @@ static void test_full_batch(void) {
     for (i = 0; i < 10; i++) { close(pb[i][0]); close(pb[i][1]); close(pc[i][0]); close(pc[i][1]); }
     s2_close(c); s2_close(b); s2_close(a);
 }
+#endif
 
 /* ---- an owner asleep in s2_wait is woken by a forward ----------------- */
 
@@ -343,8 +356,11 @@ static void test_pending_wakeup(void) {
 }
 
 static void test_private_wakeup(void) {
-    /* the first loop is asleep on the kernel object itself when b joins */
+    /* the first loop is asleep on the kernel object itself when b joins
+     * (s2_handle is called on a's thread, before it waits: the kqueue
+     * backend moves a's wakeup right there) */
     s2_loop *a = open_on(-1), *b;
+    int64_t h = s2_handle(a);
     struct waker_target t;
     struct thief th;
     pthread_t tt, tht;
@@ -355,7 +371,7 @@ static void test_private_wakeup(void) {
     t.l = a;
     if (pipe(t.ack) != 0) bail("pipe");
     pthread_create(&tt, NULL, target_main, &t);
-    b = open_on(s2_handle(a));  /* wakes a once, so that it moves */
+    b = open_on(h);  /* wakes a once (epoll: so that it moves) */
     CHECK(wait_ack(t.ack[0], 5000), "a second loop joining wakes the first one");
 
     memset(&th, 0, sizeof th);
@@ -439,7 +455,7 @@ static void test_handle_lifetime(void) {
     CHECK(!fd_open((int)h), "the last loop closes it");
     close(p[0]); close(p[1]);
 
-    ep = epoll_create1(EPOLL_CLOEXEC);
+    ep = new_kernel_object();
     x = open_on(ep);
     y = open_on(ep);
     s2_close(x); s2_close(y);
@@ -449,6 +465,7 @@ static void test_handle_lifetime(void) {
 
 /* ---- at most 255 loops on one kernel object -------------------------------- */
 
+#if !defined(S2_TEST_KQUEUE)
 static void test_many_loops(void) {
     enum { N = 255 };
     static s2_loop *l[N + 1];
@@ -463,6 +480,7 @@ static void test_many_loops(void) {
     for (i = N - 1; i >= 0; i--) s2_close(l[i]);
     CHECK(count_fds() == fds0, "all of them closed, no fd left");
 }
+#endif
 
 /* ---- stress: 4 threads, one epoll fd, forwarding all the time ------------ */
 
@@ -548,17 +566,20 @@ static void test_unshared(void) {
     int fds0 = count_fds(), p[2], f = 0;
     s2_loop *l = open_on(-1);
     struct pollfd pfd;
-    CHECK(count_fds() - fds0 == 2, "an unshared loop holds 2 fds (epoll fd, eventfd)");
+    EPOLL_ONLY(CHECK(count_fds() - fds0 == 2, "an unshared loop holds 2 fds (epoll fd, eventfd)"));
+    (void)fds0;
     make_pair(p);
     watch(l, p[0], 1, 1);
     put(p[1], "x");
     CHECK(wait_read(l, 1, 1, 3000, &f) && f == 0, "an unshared loop gets its events");
     s2_wakeup(l);
     pfd.fd = (int)s2_handle(l); pfd.events = POLLIN; pfd.revents = 0;
-    CHECK(poll(&pfd, 1, 0) == 1, "its wakeup is in its own epoll fd (no private fd)");
+    /* (kqueue: s2_handle itself moves the wakeup to a private kqueue) */
+    EPOLL_ONLY(CHECK(poll(&pfd, 1, 0) == 1, "its wakeup is in its own epoll fd (no private fd)"));
+    (void)pfd;
     s2_close(l);
     close(p[0]); close(p[1]);
-    CHECK(count_fds() == fds0, "closing it releases both");
+    EPOLL_ONLY(CHECK(count_fds() == fds0, "closing it releases both"));
 }
 
 int main(void) {
@@ -566,13 +587,14 @@ int main(void) {
     test_first_lookup_race();  /* first: it needs the process's first lookup */
     test_unshared();
     test_forward();
-    test_full_batch();
+    EPOLL_ONLY(test_full_batch());
     test_owner_woken();
     test_pending_wakeup();
     test_private_wakeup();
     test_close_in_flight();
     test_handle_lifetime();
-    test_many_loops();
+    /* (kqemu nests epoll fds 3 deep, where Linux allows ~100 wakeup paths) */
+    EPOLL_ONLY(test_many_loops());
     test_stress();
     printf("1..%d\n", n_checks);
     if (n_failed) printf("# %d of %d checks failed\n", n_failed, n_checks);
