@@ -20,9 +20,15 @@ SHIM        = socket2/shim.so
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: all deps test test-c test-lua demo asan lint clean install uninstall
+.PHONY: all deps test test-c test-lua demo asan lint clean install uninstall win win-setup test-win
 
+# PLAT=mingw cross-builds the Windows (IOCP) shim instead: see `win` below.
+PLAT ?= $(shell uname -s | tr A-Z a-z)
+ifeq ($(PLAT),mingw)
+all: win
+else
 all: $(SHIM)
+endif
 
 deps:
 	@sh tools/deps.sh
@@ -41,7 +47,38 @@ test: deps
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
 	@sh tools/run-suite.sh busted-epoll $(BUSTED) -o TAP spec
+	@$(MAKE) --no-print-directory win
+	@sh tools/run-suite.sh shim-c-iocp sh tools/wine/run.sh $(WIN)/test_iocp.exe
+	@sh tools/run-suite.sh busted-iocp sh tools/wine/busted.sh -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
+
+# Windows: the IOCP shim cross-built with mingw-w64, tested under Wine with
+# LuaJIT for Windows built from Debian's source (tools/wine/setup.sh; all
+# of it is cached under build/win).
+MINGW      ?= x86_64-w64-mingw32-
+WIN         = build/win
+WIN_SHIM    = $(WIN)/lib/socket2/shim.dll
+WIN_SRC     = shim/iocp.c shim/common.c shim/oserr_win.c shim/lookup.c
+WIN_CFLAGS  = -O2 -g -std=gnu11 -Wall -Wextra -Werror -Ishim -D_WIN32_WINNT=0x0600
+WIN_LIBS    = -lws2_32 -lntdll
+
+win-setup:
+	@sh tools/wine/setup.sh
+
+win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe
+
+$(WIN_SHIM): $(WIN_SRC) $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(MINGW)gcc $(WIN_CFLAGS) -shared -o $@ $(WIN_SRC) $(WIN_LIBS)
+
+$(WIN)/test_iocp.exe: shim/test/test_iocp.c $(WIN_SRC) $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(MINGW)gcc $(WIN_CFLAGS) -o $@ shim/test/test_iocp.c $(WIN_SRC) $(WIN_LIBS)
+
+# The Windows suites alone (make test runs them too).
+test-win: win
+	@sh tools/wine/run.sh $(WIN)/test_iocp.exe
+	@sh tools/wine/busted.sh spec
 
 test-c: build/test_shim
 	./build/test_shim
