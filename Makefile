@@ -3,8 +3,8 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
-LUA_LIBDIR   = $(PREFIX)/lib/lua/5.1
-LUA_SHAREDIR = $(PREFIX)/share/lua/5.1
+LUA_LIBDIR   ?= $(PREFIX)/lib/lua/5.1
+LUA_SHAREDIR ?= $(PREFIX)/share/lua/5.1
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -42,7 +42,9 @@ build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 
 # Every suite prints TAP into build/test/; the last line sums them all.
+TEST_DEPS = luarocks iproute2 util-linux
 test: deps
+	@sh tools/deps.sh $(TEST_DEPS)
 	@$(MAKE) --no-print-directory all build/test_shim
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim

@@ -18,11 +18,13 @@ M.C = require'socket2.os'.C
 M.addr = addr.addr
 M.sockaddr = addr.sockaddr
 M.getnameinfo = addr.getnameinfo
+M.getaddrinfo = addr.getaddrinfo_list
 M.htons, M.ntohs, M.htonl, M.ntohl = addr.htons, addr.ntohs, addr.htonl, addr.ntohl
 
 -- sockets
 M.tcp, M.udp, M.raw, M.unix, M.wrap = sock.tcp, sock.udp, sock.raw, sock.unix, sock.wrap
 M.issocket = sock.is_socket
+M.connect, M.listen = sock.connect, sock.listen
 M.stream = stream.new
 
 -- scheduler

@@ -384,6 +384,32 @@ function M.each(target, fn)
   return r1, r2, r3
 end
 
+-- socket.getaddrinfo(host, [service], [family], [type], [protocol], [flags])
+-- -> a list of {addr = ip, port =, family =, type =, protocol =, canonname =,
+-- sockaddr = sa}; service may be a port or a service name ('http').
+function M.getaddrinfo_list(host, service, family, stype, protocol, flags, expires)
+  if host ~= nil then check_host(host, 'getaddrinfo', 1) end
+  if service ~= nil then
+    if type(service) == 'number' then service = tostring(M.port(service, 'getaddrinfo', 2))
+    elseif type(service) ~= 'string' or service:find('\0', 1, true) then
+      errors.arg('getaddrinfo', 2, 'service must be a port number or a service name')
+    end
+  end
+  if host == nil and service == nil then errors.arg('getaddrinfo', 1, 'host or service expected') end
+  local fl = ai_flags(flags, 'getaddrinfo', 6)
+  if host == nil then fl = bit.bor(fl, AI.passive) end
+  local list, err, code = M.getaddrinfo(host, service, M.family(family or 'unspec', 'getaddrinfo', 3),
+    stype and M.socktype(stype, 'getaddrinfo', 4) or 0, M.protocol(protocol or 0, 'getaddrinfo', 5), fl, expires)
+  if not list then return nil, err, code end
+  local t = {}
+  for a in list:addrs() do
+    t[#t + 1] = {addr = p_ip(a.ai_addr, a.ai_addrlen), port = p_port(a.ai_addr), family = a:family(),
+      type = a:type(), protocol = a:protocol(), canonname = a:name(), sockaddr = a:sockaddr()}
+  end
+  list:free()
+  return t
+end
+
 local NI_MAXHOST, NI_MAXSERV = 1025, 32
 function M.getnameinfo(s, flags)
   local p, len

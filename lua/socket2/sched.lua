@@ -203,11 +203,9 @@ function M.park(rec, expires)
   end
   rec.done = false
   while not rec.done do
-    local ok, err, code = M.poll()
-    if ok == nil and err then
-      wake(rec)
-      return nil, err, code
-    end
+    local ok, r1, r2, r3 = pcall(M.poll)
+    if not ok then wake(rec); error(r1, 0) end -- a thread's error: unpark, re-raise
+    if r1 == nil and r2 then wake(rec); return nil, r2, r3 end
   end
   local a, b, c = rec.r1, rec.r2, rec.r3
   rec.r1, rec.r2, rec.r3 = nil, nil, nil

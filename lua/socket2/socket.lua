@@ -217,8 +217,10 @@ local function deadline(self, expires)
   return t and clock() + t
 end
 
--- Parks on rec until the socket's next edge (or deadline/close).
-local function wait_edge(self, rec, expires)
+-- Parks on rec until the socket's next edge (or deadline/close). A socket
+-- switched to non-blocking mode never parks: nil, 'would block', 'EAGAIN'.
+local function wait_edge(self, rec, expires, always)
+  if self._nonblocking and not always then return nil, 'would block', 'EAGAIN' end
   if not self._watched then
     local ok, err, code = watch(self)
     if not ok then return nil, err, code end
@@ -246,6 +248,7 @@ function common:kind() return getmetatable(self).kind end
 function common:close()
   if self._closed then return true end
   self._closed = true
+  if self._unlink_path then os.remove(self._unlink_path) end
   sched.free_slot(self.id)
   wake(self._rrec, errors.closed())
   wake(self._wrec, errors.closed())
@@ -382,11 +385,22 @@ function common:wait(dir, timeout)
   if osx.ready_now(self.fd, dir) then return true end
   if dir == 'r' then self._rready = false else self._wready = false end
   rec.busy = true
-  local ok, err, code = wait_edge(self, rec, timeout and clock() + timeout)
+  local ok, err, code = wait_edge(self, rec, timeout and clock() + timeout, true)
   rec.busy = false
   if not ok then return nil, err, code end
   return true
 end
+
+-- setblocking(false): calls that would wait return nil, 'would block',
+-- 'EAGAIN' at once instead (for callers that run their own readiness
+-- loop with s:wait()); setblocking(true) restores waiting.
+function common:setblocking(on)
+  check_open(self, 'setblocking')
+  if type(on) ~= 'boolean' then errors.arg('setblocking', 1, 'boolean expected') end
+  self._nonblocking = not on
+  return true
+end
+function common:getblocking() return not self._nonblocking end
 
 -- receiving and sending --------------------------------------------------------
 
@@ -506,6 +520,7 @@ local function connect1(self, p, len, expires)
   if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
   if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
   self._wready = false
+  if self._nonblocking then return nil, 'connection in progress', 'EINPROGRESS' end
   local rec = self._wrec
   while true do
     rec.busy = true
@@ -707,6 +722,138 @@ end
 
 dgram.bind = common.bind
 
+-- unix sockets: a socket file left behind by a dead server is "stale": a
+-- connect to it is refused and open() says ENXIO (it is a socket, not a
+-- file). bind() replaces a stale file, never a live one or a plain file, and
+-- close() removes the file this socket created.
+local function stale_unix_path(path, stype)
+  local fd = osx.socket(AF.unix, stype, 0)
+  if fd == osx.INVALID_FD then return false end
+  local sa = addr.unix(path)
+  local refused = sa and C.connect(fd, ffi.cast(sa_ptr, sa), sa.len) ~= 0
+    and errors.name(errno()) == 'ECONNREFUSED'
+  osx.closesocket(fd)
+  if not refused then return false end
+  local f = osx.open_read(path)
+  if f >= 0 then osx.close_file(f); return false end
+  return errno() == osx.ENXIO
+end
+
+local function unix_bind(self, path, port)
+  local ok, err, code = common.bind(self, path, port)
+  local file = type(path) == 'string' and path:sub(1, 1) ~= '\0'
+  if not ok and code == 'EADDRINUSE' and file and stale_unix_path(path, self._type) then
+    os.remove(path)
+    ok, err, code = common.bind(self, path, port)
+  end
+  if ok then
+    self._bound = true
+    if file then self._unlink_path = path end
+  end
+  return ok, err, code
+end
+
+-- cancel, atmark, sendfile ------------------------------------------------------
+
+-- Wakes every thread parked on the socket with nil, 'canceled', 'ECANCELED';
+-- unlike close() the socket stays open and usable.
+function common:cancel()
+  check_open(self, 'cancel')
+  local n = 0
+  if wake(self._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  if wake(self._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  return n
+end
+
+-- Is the read position at the out-of-band mark? (sockatmark)
+function stream:atmark()
+  check_open(self, 'atmark')
+  local r = osx.atmark(self.fd)
+  if r < 0 then return errors.os(errno()) end
+  return r == 1
+end
+
+-- sendfile(path | fd, [offset], [len]): sends a file's bytes (the kernel
+-- copies them); returns the bytes sent, or nil, err, code, sent.
+function stream:sendfile(file, offset, len, expires)
+  check_self(self, 'sendfile')
+  local fd, own = file, false
+  if type(file) == 'string' then
+    if file:find('\0', 1, true) then errors.arg('sendfile', 1, 'path contains a NUL byte') end
+    fd = osx.open_read(file)
+    if fd < 0 then return errors.os(errno()) end
+    own = true
+  elseif type(file) ~= 'number' then
+    errors.arg('sendfile', 1, 'file path or descriptor expected')
+  end
+  offset = offset or 0
+  if type(offset) ~= 'number' or offset < 0 then errors.arg('sendfile', 2, 'offset must be >= 0') end
+  if len ~= nil and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
+  check_expires(expires, 'sendfile', 4)
+  local rec = self._wrec
+  busy(rec, 'sendfile', 'writing')
+  local dl = deadline(self, expires)
+  local offp = ffi.new('int64_t[1]', offset)
+  local sent, r1, r2, r3 = 0, nil, nil, nil
+  while not len or sent < len do
+    local want = len and math.min(len - sent, 0x40000000) or 0x40000000
+    local n = osx.sendfile(self.fd, fd, offp, want)
+    if n > 0 then
+      sent = sent + n
+    elseif n == 0 then
+      break -- end of file
+    else
+      local e = errno()
+      if e == EAGAIN or e == EWOULDBLOCK then
+        rec.busy = true
+        local ok, err, code = wait_edge(self, rec, dl)
+        rec.busy = false
+        if not ok then r1, r2, r3 = nil, err, code; break end
+      elseif e ~= EINTR then
+        r1, r2, r3 = errors.os(e)
+        break
+      end
+    end
+  end
+  if own then osx.close_file(fd) end
+  if r2 then return r1, r2, r3, sent end
+  return sent
+end
+
+-- shortcuts -------------------------------------------------------------------
+
+-- socket.connect(host, port, [expires]): a tcp socket connected to the first
+-- address of host that answers, IPv4 or IPv6 (the family comes from the
+-- address), or nil, err, code.
+function M.connect(host, port, expires)
+  check_expires(expires, 'connect', 3)
+  local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
+  if not ai then return nil, err, code end
+  for a in ai:addrs() do
+    local s
+    s, err, code = create(tcp_mt, 'connect', a.ai_family, SOCK.stream, 0)
+    if s then
+      local ok
+      ok, err, code = connect(s, a:sockaddr(), nil, expires, 'connect')
+      if ok then return s end
+      s:close()
+    end
+  end
+  return nil, err, code
+end
+
+-- socket.listen(host, port, [backlog]): a listening tcp socket.
+function M.listen(host, port, backlog)
+  local fam = AF.inet
+  if type(host) == 'string' and host:find(':', 1, true) then fam = AF.inet6 end
+  local s, err, code = create(tcp_mt, 'listen', fam, SOCK.stream, 0)
+  if not s then return nil, err, code end
+  local ok
+  ok, err, code = s:listen(host, port, backlog)
+  if not ok then s:close(); return nil, err, code end
+  return s
+end
+
 -- metatables -------------------------------------------------------------------
 
 local function class(kind, ...)
@@ -720,8 +867,8 @@ end
 tcp_mt = class('tcp', stream)
 udp_mt = class('udp', dgram)
 raw_mt = class('raw', dgram)
-unix_stream_mt = class('unix', stream)
-unix_dgram_mt = class('unix', dgram)
+unix_stream_mt = class('unix', stream, {bind = unix_bind})
+unix_dgram_mt = class('unix', dgram, {bind = unix_bind})
 
 M.methods = {tcp = tcp_mt.methods, udp = udp_mt.methods, raw = raw_mt.methods,
              unix_stream = unix_stream_mt.methods, unix_dgram = unix_dgram_mt.methods}

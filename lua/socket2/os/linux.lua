@@ -48,6 +48,9 @@ const char *inet_ntop(int af, const void *src, char *dst, socklen_t size);
 int inet_pton(int af, const char *src, void *dst);
 int clock_gettime(int clk, struct timespec *ts);
 int unlink(const char *path);
+int sockatmark(int fd);
+int open(const char *path, int flags, ...);
+intptr_t sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
 struct pollfd { int fd; short events; short revents; };
 int poll(struct pollfd *fds, unsigned long nfds, int timeout);
 ]]
@@ -61,7 +64,7 @@ M.SOCK_CLOEXEC = 0x80000
 M.IPPROTO = {ip = 0, icmp = 1, igmp = 2, tcp = 6, udp = 17, ipv6 = 41, icmpv6 = 58, raw = 255}
 M.AI = {passive = 0x1, canonname = 0x2, numerichost = 0x4, v4mapped = 0x8, all = 0x10,
         addrconfig = 0x20, numericserv = 0x400}
-M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, waitall = 0x100, dontwait = 0x40}
+M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, eor = 0x80, waitall = 0x100, dontwait = 0x40}
 M.MSG_NOSIGNAL = 0x4000 -- added to every send: a closed peer is EPIPE, not SIGPIPE
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 1, 2, 8
@@ -73,6 +76,7 @@ local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 1, 6, 0, 41
 M.SOCKOPT = {
   acceptconn = {SOL_SOCKET, 30, 'bool', ro = true},
   broadcast  = {SOL_SOCKET, 6, 'bool'},
+  debug      = {SOL_SOCKET, 1, 'bool'},
   dontroute  = {SOL_SOCKET, 5, 'bool'},
   error      = {SOL_SOCKET, 4, 'error', ro = true},
   keepalive  = {SOL_SOCKET, 9, 'bool'},
@@ -142,6 +146,18 @@ function M.ready_now(fd, dir)
   if C.poll(pfd, 1, 0) <= 0 then return false end
   return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
+
+M.atmark = C.sockatmark
+
+-- sendfile: bytes sent (>= 0) or -1 (see errno()); advances offp[0].
+function M.sendfile(out_fd, in_fd, offp, count)
+  return tonumber(C.sendfile(out_fd, in_fd, offp, count))
+end
+
+local O_RDONLY, O_CLOEXEC = 0, 0x80000
+function M.open_read(path) return C.open(path, O_RDONLY + O_CLOEXEC) end
+M.close_file = C.close
+M.ENXIO = 6
 
 local FIONREAD = 0x541B
 local nread_out = ffi.new'int[1]'
