@@ -91,15 +91,19 @@ test-lua: all
 demo: deps all
 	$(LUAJIT) examples/demo.lua
 
-# ASan + UBSan over the C tests and the whole busted suite.
+# ASan + UBSan over the C tests (with LeakSanitizer) and the whole busted
+# suite. LeakSanitizer stays off under LuaJIT: its stop-the-world scan
+# aborts in this sandbox once worker threads exist, and LuaJIT's own exit
+# path reports a libc allocation; leaks are checked by `make valgrind`.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
 	@mkdir -p build/asan/socket2
 	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread
 	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_shim shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 	./build/asan/test_shim > /dev/null
-	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=build/asan/socket2/shim.so \
-	  ASAN_OPTIONS=detect_leaks=1 $(BUSTED) spec
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim.so \
+	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted.tap; \
+	  rc=$$?; grep -v '^ok ' build/asan/busted.tap; exit $$rc
 
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check

@@ -2,7 +2,8 @@
 -- where LuaJIT's default search paths look, so after an install to
 -- /usr/local `require'socket2'` works from any directory without any
 -- environment variable. The test installs into a temporary prefix and
--- runs LuaJIT from another directory with its default paths moved there.
+-- runs LuaJIT from another directory with its default paths moved there
+-- (and no SOCKET2_SHIM/SOCKET2_BACKEND override: the installed shim is used).
 local H = require'helpers'
 
 local function sh(cmd)
@@ -29,7 +30,7 @@ local function try_require(prefix)
     local t = assert(s.tcp()); t:close()
     io.write(s.backend, ' ', package.searchpath('socket2', package.path))
   ]]):format(prefix)
-  return sh("cd / && env -u LUA_PATH -u LUA_CPATH luajit -e '" .. code:gsub("'", "'\\''") .. "'")
+  return sh("cd / && env -u LUA_PATH -u LUA_CPATH -u SOCKET2_SHIM -u SOCKET2_BACKEND luajit -e '" .. code:gsub("'", "'\\''") .. "'")
 end
 
 describe('install', function()

@@ -199,7 +199,12 @@ local function numeric(s, family, ip, port)
     osx.sa_set_family(s, AF.inet6, ffi.sizeof'struct sockaddr_in6')
     a.sin6_port = ntohs(port)
     a.sin6_flowinfo = 0
-    a.sin6_scope_id = tonumber(scope) or 0
+    local scope_id = 0
+    if scope then
+      scope_id = tonumber(scope) or tonumber(osx.if_nametoindex(scope))
+      if scope_id == 0 then return nil end -- no such interface
+    end
+    a.sin6_scope_id = scope_id
     s.len = ffi.sizeof'struct sockaddr_in6'
     return s
   end
@@ -229,7 +234,11 @@ end
 
 -- socket.sockaddr(ip, port) / sockaddr(unix_path): a numeric sa.
 function M.sockaddr(ip, port)
-  if port == nil and type(ip) == 'string' and not ip:find'^[%x:.%%]+$' then
+  if port == nil and type(ip) == 'string' then
+    -- no port: a numeric address (port 0), else a unix path ('cafe', 'db')
+    local s = sa_ct()
+    local num = ip:find'^[%x:.%%%w]+$' and (numeric(s, AF.inet, ip, 0) or numeric(s, AF.inet6, ip, 0))
+    if num then return num end
     return M.unix(ip, 'sockaddr', 1)
   end
   check_host(ip, 'sockaddr', 1)
@@ -295,7 +304,10 @@ function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
     local out = ffi.new'struct addrinfo*[1]'
     local rc = C.getaddrinfo(host, service, hints, out)
     if rc == 0 then return ffi.gc(out[0], C.freeaddrinfo) end
-    -- not numeric after all (e.g. '1.2.3'): fall through to a real lookup
+    -- digits and dots that do not parse are no name to look up: never ask DNS
+    if host and host:find'^[%d.]+$' then
+      return nil, 'not a numeric address: ' .. host, 'EAI_NONAME'
+    end
   end
   local rec = {_on_event = on_lookup_event}
   local id, gen = sched.alloc_slot(rec)

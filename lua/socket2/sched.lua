@@ -199,12 +199,16 @@ function M.park(rec, expires)
   -- blocking mode: run the loop until our rec is woken
   if polling then
     wake(rec)
+    rec.busy = false
     error('socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread (use socket.newthread)', 0)
   end
   rec.done = false
   while not rec.done do
     local ok, r1, r2, r3 = pcall(M.poll)
-    if not ok then wake(rec); error(r1, 0) end -- a thread's error: unpark, re-raise
+    if not ok then -- a thread's error: unpark (and free the socket direction), re-raise
+      wake(rec); rec.busy = false
+      error(r1, 0)
+    end
     if r1 == nil and r2 then wake(rec); return nil, r2, r3 end
   end
   local a, b, c = rec.r1, rec.r2, rec.r3

@@ -17,7 +17,7 @@ local C, S2 = osx.C, shim.lib
 local band, bor = bit.band, bit.bor
 local AF, SOCK = osx.AF, osx.SOCK
 local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
-local MSG_NOSIGNAL = osx.MSG_NOSIGNAL
+local MSG_NOSIGNAL, MSG_OOB = osx.MSG_NOSIGNAL, osx.MSG.oob
 local errno = osx.errno
 local park, wake = sched.park, sched.wake
 local clock = osx.clock
@@ -27,7 +27,6 @@ local type = type
 local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
 local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
 local LEN_MAX = 0x7fffffff
-local PTR_SIZE = sizeof'void*'
 
 local M = {}
 
@@ -134,6 +133,21 @@ local function check_expires(expires, fname, argn)
   end
 end
 
+-- The size of a cdata buffer, or nil for a pointer (whose size is unknown).
+-- Whether a ctype is a pointer is cached by ctype id.
+local is_ptr_ctype = {}
+local function buf_size(buf)
+  local ct = ffi.typeof(buf)
+  local id = tonumber(ct)
+  local isptr = is_ptr_ctype[id]
+  if isptr == nil then
+    isptr = tostring(ct):find'%*>$' ~= nil or tostring(ct):find'&>$' ~= nil
+    is_ptr_ctype[id] = isptr
+  end
+  if isptr then return nil end
+  return sizeof(buf)
+end
+
 -- buffer + length for reading into: cdata and a length that fits it
 local function check_rbuf(buf, len, fname)
   if type(buf) ~= 'cdata' then
@@ -142,8 +156,8 @@ local function check_rbuf(buf, len, fname)
   if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
     errors.arg(fname, 2, 'length must be a non-negative integer')
   end
-  local size = sizeof(buf)
-  if size and size ~= PTR_SIZE and len > size then
+  local size = buf_size(buf)
+  if size and len > size then
     errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
   end
   if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
@@ -162,8 +176,8 @@ local function check_wbuf(buf, len, fname)
     if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
       errors.arg(fname, 2, 'length must be a non-negative integer')
     end
-    local size = sizeof(buf)
-    if size and size ~= PTR_SIZE and len > size then
+    local size = buf_size(buf)
+    if size and len > size then
       errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
     end
     if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
@@ -238,7 +252,12 @@ end
 
 -- common methods ---------------------------------------------------------------
 
-function common:type() return addr.type_name[self._type] end
+local unix_type_name = {[SOCK.stream] = 'stream', [SOCK.dgram] = 'dgram', [SOCK.seqpacket] = 'seqpacket'}
+local function type_name(self, stype)
+  if self._family == AF.unix then return unix_type_name[stype] end
+  return addr.type_name[stype]
+end
+function common:type() return type_name(self, self._type) end
 function common:family() return addr.family_name[self._family] end
 function common:protocol() return addr.proto_name[self._protocol] or self._protocol end
 function common:closed() return self._closed end
@@ -330,7 +349,7 @@ function common:getopt(name)
     if optval[0] == 0 then return nil end
     local _, msg, code = errors.os(optval[0])
     return msg, code
-  elseif kind == 'type' then return addr.type_name[optval[0]] or optval[0] end
+  elseif kind == 'type' then return type_name(self, optval[0]) or optval[0] end
 end
 
 function common:setopt(name, v)
@@ -427,8 +446,16 @@ local function recv(self, buf, len, expires, flags, fname)
       local e = errno()
       if e ~= EAGAIN and e ~= EWOULDBLOCK then
         if e ~= EINTR then return errors.os(e) end
-      else
+      elseif band(fl, MSG_OOB) == 0 then
         self._rready = false
+      else
+        -- no urgent byte yet: wait for the next edge without forgetting
+        -- that normal data may be waiting
+        if dl == false then dl = deadline(self, expires) end
+        rec.busy = true
+        local ok, err, code = wait_edge(self, rec, dl)
+        rec.busy = false
+        if not ok then return nil, err, code end
       end
     else
       if dl == false then dl = deadline(self, expires) end
@@ -660,14 +687,14 @@ dgram.sendto = dgram.send
 
 -- recvfrom(buf, len, sa, [expires], [flags]) -> n; fills the caller's sa
 -- with the sender's address (no allocation).
-function dgram:recvfrom(buf, len, from, expires, flags)
-  check_self(self, 'recvfrom')
-  check_rbuf(buf, len, 'recvfrom')
-  if from ~= nil and not addr.is_sa(from) then errors.arg('recvfrom', 3, 'sockaddr expected') end
-  check_expires(expires, 'recvfrom', 4)
-  local fl = msgflags(flags, 'recvfrom', 5)
+local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
+  check_self(self, fname)
+  check_rbuf(buf, len, fname)
+  if from ~= nil and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
+  check_expires(expires, fname, 3 + argx)
+  local fl = msgflags(flags, fname, 4 + argx)
   local rec = self._rrec
-  busy(rec, 'recvfrom', 'reading')
+  busy(rec, fname, 'reading')
   local fd = self.fd
   local p = from and ffi.cast(sa_ptr, from) or nil
   local dl = false
@@ -697,9 +724,13 @@ end
 
 -- recv(buf, len, [expires], [flags]) -> n, sender sa (a new sa per call;
 -- recvfrom() fills one of yours instead).
+function dgram:recvfrom(buf, len, from, expires, flags)
+  return recvfrom(self, buf, len, from, expires, flags, 'recvfrom', 1)
+end
+
 function dgram:recv(buf, len, expires, flags)
   local from = sa_ct()
-  local n, err, code = dgram.recvfrom(self, buf, len, from, expires, flags)
+  local n, err, code = recvfrom(self, buf, len, from, expires, flags, 'recv', 0)
   if not n then return nil, err, code end
   return n, from
 end
@@ -727,6 +758,7 @@ dgram.bind = common.bind
 -- file). bind() replaces a stale file, never a live one or a plain file, and
 -- close() removes the file this socket created.
 local function stale_unix_path(path, stype)
+  if osx.unix_path_bound(path) then return false end -- bound, maybe not listening yet
   local fd = osx.socket(AF.unix, stype, 0)
   if fd == osx.INVALID_FD then return false end
   local sa = addr.unix(path)

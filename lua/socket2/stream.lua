@@ -98,15 +98,17 @@ function st:readline(keep_eol, maxlen, expires)
     local avail = self.wpos - self.rpos
     local p = C.memchr(self.buf + self.rpos + scanned, 10, avail - scanned)
     if p ~= nil then
-      local n = ffi.cast('uint8_t*', p) - (self.buf + self.rpos)
-      n = tonumber(n)
-      if n + 1 > maxlen + 1 then return nil, 'line too long', 'EMSGSIZE' end
-      if keep_eol then return take(self, n + 1) end
+      local n = tonumber(ffi.cast('uint8_t*', p) - (self.buf + self.rpos))
       local cut = (n > 0 and self.buf[self.rpos + n - 1] == 13) and 1 or 0
+      if n - cut > maxlen then return nil, 'line too long', 'EMSGSIZE' end
+      if keep_eol then return take(self, n + 1) end
       return take(self, n - cut, 1 + cut)
     end
     scanned = avail
-    if avail > maxlen then return nil, 'line too long', 'EMSGSIZE' end
+    -- no newline yet: too long already, unless the extra byte is a '\r'
+    if avail > maxlen and not (avail == maxlen + 1 and self.buf[self.rpos + maxlen] == 13) then
+      return nil, 'line too long', 'EMSGSIZE'
+    end
     local ok, err, code = fill(self, expires)
     if not ok then return nil, err, code end
   end

@@ -46,6 +46,7 @@ int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_
                 char *serv, socklen_t servlen, int flags);
 const char *inet_ntop(int af, const void *src, char *dst, socklen_t size);
 int inet_pton(int af, const char *src, void *dst);
+unsigned int if_nametoindex(const char *name);
 int clock_gettime(int clk, struct timespec *ts);
 int unlink(const char *path);
 int sockatmark(int fd);
@@ -69,6 +70,7 @@ M.MSG_NOSIGNAL = 0x4000 -- added to every send: a closed peer is EPIPE, not SIGP
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 1, 2, 8
 M.SUN_PATH_MAX = 108
+M.if_nametoindex = C.if_nametoindex
 M.ABSTRACT_UNIX = true -- '\0name' paths live in the abstract namespace
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 1, 6, 0, 41
@@ -138,10 +140,10 @@ M.SOMAXCONN = 4096
 
 -- Is fd readable ('r') or writable ('w') right now? (poll with timeout 0)
 local pfd = ffi.new'struct pollfd'
-local POLLIN, POLLOUT, POLLERR, POLLHUP = 1, 4, 8, 16
+local POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 1, 2, 4, 8, 16
 function M.ready_now(fd, dir)
   pfd.fd = fd
-  pfd.events = dir == 'r' and POLLIN or POLLOUT
+  pfd.events = dir == 'r' and POLLIN + POLLPRI or POLLOUT
   pfd.revents = 0
   if C.poll(pfd, 1, 0) <= 0 then return false end
   return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
@@ -157,6 +159,19 @@ end
 local O_RDONLY, O_CLOEXEC = 0, 0x80000
 function M.open_read(path) return C.open(path, O_RDONLY + O_CLOEXEC) end
 M.close_file = C.close
+
+-- Is a unix socket in this system bound to path? (/proc/net/unix lists
+-- every bound unix socket; a stale socket file is not among them.)
+function M.unix_path_bound(path)
+  local f = io.open('/proc/net/unix', 'r')
+  if not f then return false end
+  local suffix = ' ' .. path
+  for line in f:lines() do
+    if line:sub(-#suffix) == suffix then f:close(); return true end
+  end
+  f:close()
+  return false
+end
 M.ENXIO = 6
 
 local FIONREAD = 0x541B
