@@ -30,6 +30,11 @@ local LEN_MAX = 0x7fffffff
 
 local M = {}
 
+-- On a completion backend (IOCP, io_uring) the kernel does the I/O: every
+-- call that would wait goes through io_proactor instead of the readiness
+-- loops below.
+local pio = band(shim.caps, S2.S2_CAP_COMPLETION) ~= 0 and require'socket2.io_proactor' or nil
+
 -- per-kind method tables, filled below
 local common, stream, dgram = {}, {}, {}
 local tcp_mt, udp_mt, raw_mt, unix_stream_mt, unix_dgram_mt
@@ -54,6 +59,7 @@ local function new(mt, fd, family, stype, protocol)
     _sa = sa_ct(), -- scratch for numeric addresses
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
+  if pio then pio.init(s) end
   return s
 end
 
@@ -212,6 +218,7 @@ local function watch(self)
 end
 
 function common:_on_event(flags, result)
+  if pio then return pio.on_event(self, flags, result) end
   if band(flags, RMASK) ~= 0 then
     self._rready = true
     if band(flags, HUP) ~= 0 then self._rhup = true end
@@ -268,9 +275,13 @@ function common:close()
   if self._closed then return true end
   self._closed = true
   if self._unlink_path then os.remove(self._unlink_path) end
-  sched.free_slot(self.id)
-  wake(self._rrec, errors.closed())
-  wake(self._wrec, errors.closed())
+  if pio then
+    pio.close(self)
+  else
+    sched.free_slot(self.id)
+    wake(self._rrec, errors.closed())
+    wake(self._wrec, errors.closed())
+  end
   if osx.closesocket(self.fd) ~= 0 then return errors.os(errno()) end
   return true
 end
@@ -280,9 +291,13 @@ function common:release()
   check_open(self, 'release')
   if self._watched then sched.submit1(S2.S2_OP_UNWATCH, self.fd, self.id, self.gen, 0) end
   self._closed = true
-  sched.free_slot(self.id)
-  wake(self._rrec, errors.closed())
-  wake(self._wrec, errors.closed())
+  if pio then
+    pio.close(self, true)
+  else
+    sched.free_slot(self.id)
+    wake(self._rrec, errors.closed())
+    wake(self._wrec, errors.closed())
+  end
   return self.fd
 end
 
@@ -396,6 +411,12 @@ function common:wait(dir, timeout)
   end
   local rec = dir == 'r' and self._rrec or self._wrec
   busy(rec, 'wait', dir == 'r' and 'reading' or 'writing')
+  if pio then
+    rec.busy = true
+    local ok, err, code = pio.wait(self, dir, timeout and clock() + timeout)
+    rec.busy = false
+    return ok, err, code
+  end
   if not self._watched then
     local ok, err, code = watch(self)
     if not ok then return nil, err, code end
@@ -431,6 +452,12 @@ local function recv(self, buf, len, expires, flags, fname)
   local fl = msgflags(flags, fname, 4)
   local rec = self._rrec
   busy(rec, fname, 'reading')
+  if pio then
+    rec.busy = true
+    local n, err, code = pio.recv(self, buf, len, fl, deadline(self, expires))
+    rec.busy = false
+    return n, err, code
+  end
   local fd = self.fd
   local dl = false
   while true do
@@ -474,6 +501,12 @@ local function send(self, buf, len, expires, flags, fname)
   local fl = bor(msgflags(flags, fname, 4), MSG_NOSIGNAL)
   local rec = self._wrec
   busy(rec, fname, 'writing')
+  if pio then
+    rec.busy = true
+    local n, err, code = pio.send(self, buf, len, fl, deadline(self, expires))
+    rec.busy = false
+    return n, err, code
+  end
   local fd = self.fd
   local dl = false
   while true do
@@ -542,6 +575,13 @@ local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
 
 local function connect1(self, p, len, expires)
   local fd = self.fd
+  if pio then
+    local rec = self._wrec
+    rec.busy = true
+    local ok, err, code = pio.connect(self, p, len, expires)
+    rec.busy = false
+    return ok, err, code
+  end
   if C.connect(fd, p, len) == 0 then return true end
   local e = errno()
   if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
@@ -618,6 +658,15 @@ function stream:accept(expires)
   busy(rec, 'accept', 'accepting on')
   local fd = self.fd
   local dl = false
+  if pio then
+    local remote = sa_ct()
+    rec.busy = true
+    local cfd, err, code = pio.accept(self, remote, deadline(self, expires))
+    rec.busy = false
+    if not cfd then return nil, err, code end
+    local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
+    return c, remote, c:getsockname()
+  end
   while true do
     if self._rready then
       local remote = sa_ct()
@@ -664,6 +713,12 @@ function dgram:send(buf, len, host, port, expires, flags)
   if not target then return nil, err, code end
   local fd = self.fd
   return addr.each(target, function(p, alen)
+    if pio then
+      rec.busy = true
+      local n, err2, code2 = pio.sendto(self, buf, len, fl, p, alen, dl)
+      rec.busy = false
+      return n, err2, code2
+    end
     while true do
       if self._wready then
         local n = C.sendto(fd, buf, len, fl, p, alen)
@@ -695,6 +750,12 @@ local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   local fl = msgflags(flags, fname, 4 + argx)
   local rec = self._rrec
   busy(rec, fname, 'reading')
+  if pio then
+    rec.busy = true
+    local n, err, code = pio.recvfrom(self, buf, len, fl, from, deadline(self, expires))
+    rec.busy = false
+    return n, err, code
+  end
   local fd = self.fd
   local p = from and ffi.cast(sa_ptr, from) or nil
   local dl = false
@@ -838,7 +899,9 @@ function stream:sendfile(file, offset, len, expires)
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then
         rec.busy = true
-        local ok, err, code = wait_edge(self, rec, dl)
+        local ok, err, code
+        if pio then ok, err, code = pio.wait(self, 'w', dl) -- (completes at once)
+        else ok, err, code = wait_edge(self, rec, dl) end
         rec.busy = false
         if not ok then r1, r2, r3 = nil, err, code; break end
       elseif e ~= EINTR then

@@ -62,10 +62,16 @@ const char *inet_ntop(int af, const void *src, char *dst, size_t size);
 int inet_pton(int af, const char *src, void *dst);
 int QueryPerformanceCounter(int64_t *count);
 int QueryPerformanceFrequency(int64_t *freq);
+unsigned int if_nametoindex(const char *name);
+int _open(const char *path, int flags, ...);
+int _close(int fd);
+int _read(int fd, void *buf, unsigned int n);
+int64_t _lseeki64(int fd, int64_t off, int whence);
 ]]
 
 local ws2 = ffi.load'ws2_32'
 local K = ffi.load'kernel32'
+local CRT = ffi.load'msvcrt' -- the C runtime (files for sendfile)
 
 local M = {C = ws2, name = 'windows'}
 
@@ -87,6 +93,7 @@ M.MSG_NOSIGNAL = 0 -- Windows has no SIGPIPE: a closed peer is an error return
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 2, 8, 4
 M.SUN_PATH_MAX = 108
+M.if_nametoindex = ffi.load'iphlpapi'.if_nametoindex
 M.ABSTRACT_UNIX = false -- AF_UNIX exists (Windows 10 1803+), abstract names do not
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 0xffff, 6, 0, 41
@@ -96,6 +103,7 @@ local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 0xffff, 6, 0, 41
 M.SOCKOPT = {
   acceptconn = {SOL_SOCKET, 0x0002, 'bool', ro = true},
   broadcast  = {SOL_SOCKET, 0x0020, 'bool'},
+  debug      = {SOL_SOCKET, 0x0001, 'bool'},
   dontroute  = {SOL_SOCKET, 0x0010, 'bool'},
   error      = {SOL_SOCKET, 0x1007, 'error', ro = true},
   keepalive  = {SOL_SOCKET, 0x0008, 'bool'},
@@ -190,6 +198,36 @@ function M.ready_now(fd, dir)
   if ws2.WSAPoll(pfd, 1, 0) <= 0 then return false end
   return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
+
+-- sockatmark: Windows' SIOCATMARK only tells whether urgent data is still
+-- to be read (then the read position is taken to be at the mark).
+local SIOCATMARK = 0x40047307
+M.atmark = function(fd)
+  if ws2.ioctlsocket(fd, SIOCATMARK, u32) ~= 0 then return -1 end
+  return u32[0] == 0 and 1 or 0
+end
+
+-- Files, for sendfile: the C runtime's descriptors. Windows' TransmitFile
+-- wants a file HANDLE and an overlapped socket call; socket2 reads the file
+-- and sends what it read instead: bytes sent, or -1 (see errno()).
+local O_RDONLY, O_BINARY, O_NOINHERIT = 0, 0x8000, 0x80
+function M.open_read(path) return CRT._open(path, O_RDONLY + O_BINARY + O_NOINHERIT) end
+M.close_file = CRT._close
+local FILEBUF = 65536
+local filebuf = ffi.new('uint8_t[?]', FILEBUF)
+function M.sendfile(out_fd, in_fd, offp, count)
+  if CRT._lseeki64(in_fd, offp[0], 0) < 0 then return -1 end
+  local n = CRT._read(in_fd, filebuf, math.min(count, FILEBUF))
+  if n <= 0 then return n end
+  local sent = ws2.send(out_fd, filebuf, n, 0)
+  if sent < 0 then return -1 end
+  offp[0] = offp[0] + sent
+  return sent
+end
+M.ENXIO = 6
+
+-- Is a unix socket bound to path? Windows keeps no list to ask.
+function M.unix_path_bound(path) return false end
 
 function M.nread(fd)
   if ws2.ioctlsocket(fd, FIONREAD, u32) ~= 0 then return nil end
