@@ -59,10 +59,10 @@ end
 function M.on_event(s, flags, result)
   if band(flags, DONE) == 0 then return end
   local rec = band(flags, READ) ~= 0 and s._rrec or s._wrec
-  rec.pending, rec.done, rec.result = false, true, result
+  rec.iopending, rec.iodone, rec.iores = false, true, result
   rec.anchor, rec.anchor2 = nil, nil -- the kernel is done with the memory
   if rec.thread then wake(rec, true) end
-  if s._closed and not s._rrec.pending and not s._wrec.pending and s.id then
+  if s._closed and not s._rrec.iopending and not s._wrec.iopending and s.id then
     sched.free_slot(s.id)
     s.id = nil
     M.closing = M.closing - 1
@@ -72,7 +72,7 @@ end
 -- Close (or release): parked threads get nil,'closed' (each still waits
 -- for its op's completion); the slot is freed when nothing is in flight.
 function M.close(s, keep_fd)
-  local pend = s._rrec.pending or s._wrec.pending
+  local pend = s._rrec.iopending or s._wrec.iopending
   if pend and keep_fd then
     -- release(): the socket stays open, so cancel explicitly
     local op = cancel_op[0]
@@ -100,16 +100,16 @@ end
 -- nil, err, code.
 local function run(s, rec, dir, expires)
   -- an op that an error abandoned (below) may still be in the kernel
-  while rec.pending do park(rec) end
+  while rec.iopending do park(rec) end
   local op = rec.op
   local o = op[0]
   o.id, o.gen, o.fd = s.id, s.gen, s.fd
-  rec.done = false
+  rec.iodone = false
   if S2.s2_submit(sched.loop(), op, 1) ~= 1 then
     rec.anchor, rec.anchor2 = nil, nil
     return errors.s2(o.result)
   end
-  rec.pending = true
+  rec.iopending = true
   local pok, ok, err, code = pcall(park, rec, expires or nil)
   if not pok then
     -- parking raised (misuse, or another thread's error while blocking):
@@ -118,21 +118,21 @@ local function run(s, rec, dir, expires)
     rec.busy = false
     error(ok, 0)
   end
-  if not rec.done then
+  if not rec.iodone then
     -- deadline, close() or cancel(): cancel the op (closing did already)
     -- and wait for the kernel to hand the buffer back
     if not s._closed then cancel(s, dir) end
-    while not rec.done do park(rec) end
+    while not rec.iodone do park(rec) end
     if s._closed then return errors.closed() end
-    if rec.result < 0 then
-      if rec.result == ECANCELED and ok == nil then return nil, err, code end
-      return errors.s2(rec.result)
+    if rec.iores < 0 then
+      if rec.iores == ECANCELED and ok == nil then return nil, err, code end
+      return errors.s2(rec.iores)
     end
     -- the op completed before the cancel took: its result stands
   elseif ok == nil then
     return nil, err, code
   end
-  local r = rec.result
+  local r = rec.iores
   if r < 0 then return errors.s2(r) end
   return r
 end
@@ -162,9 +162,24 @@ function M.recv(s, buf, len, flags, expires)
   return run(s, rec, READ, expires)
 end
 
+-- Sends first try the non-blocking syscall: it moves what fits at once,
+-- so a send to a peer that does not read returns a partial count instead
+-- of an operation that can only complete when the peer reads everything.
+-- Only when nothing fits is the send submitted (and parks).
+local function try_send(n)
+  if n >= 0 then return n end
+  local e = errno()
+  if e == EAGAIN or e == EWOULDBLOCK then return false end
+  return errors.os(e)
+end
+
 function M.send(s, buf, len, flags, expires)
   if s._nonblocking then return direct(C.send(s.fd, buf, len, flags)) end
   local rec = s._wrec
+  if not rec.iopending and len > 0 then
+    local n, err, code = try_send(C.send(s.fd, buf, len, flags))
+    if n ~= false then return n, err, code end
+  end
   setup(rec, OP_SEND, flags, buf, len)
   return run(s, rec, WRITE, expires)
 end
@@ -195,6 +210,10 @@ end
 function M.sendto(s, buf, len, flags, sa, salen, expires)
   if s._nonblocking then return direct(C.sendto(s.fd, buf, len, flags, sa, salen)) end
   local rec = s._wrec
+  if not rec.iopending then
+    local n, err, code = try_send(C.sendto(s.fd, buf, len, flags, sa, salen))
+    if n ~= false then return n, err, code end
+  end
   local o = setup(rec, OP_SENDTO, flags, buf, len)
   o.addr, o.addrlen = addr_of(sa), salen -- copied at submit
   return run(s, rec, WRITE, expires)

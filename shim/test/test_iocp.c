@@ -257,6 +257,18 @@ static void test_accept_cancel(void) {
     x.flags = S2_READ;
     submit1(l, x);
     CHECK(wait_for(l, 1, &ev) && ev.result == -S2_ECANCELED, "cancelled ACCEPT completes with ECANCELED");
+    {
+        SOCKET c = sock(SOCK_STREAM);
+        struct sockaddr_in a = loopback(port_of(lis));
+        s2_op con = mkop(S2_OP_CONNECT, c, 2, NULL, 0);
+        con.addr = (uint64_t)(uintptr_t)&a; con.addrlen = sizeof a;
+        CHECK_EQ(submit1(l, acc), 0, "a new ACCEPT after the cancelled one");
+        CHECK_EQ(submit1(l, con), 0, "and a CONNECT");
+        CHECK(wait_for(l, 2, &ev) && ev.result == 0, "the connect completes");
+        CHECK(wait_for(l, 1, &ev) && ev.result > 0, "the new ACCEPT completes with a socket");
+        if (ev.result > 0) closesocket((SOCKET)(uint32_t)ev.result);
+        closesocket(c);
+    }
     acc.flags = S2_READ; acc.op = S2_OP_POLL;
     CHECK_EQ(submit1(l, acc), -S2_EOPNOTSUPP, "POLL(READ) on a listener is refused");
     closesocket(lis);
