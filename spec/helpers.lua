@@ -59,5 +59,28 @@ function H.pair(family)
   return c, server
 end
 
+-- Platform facts for the few checks a platform cannot run. A check that
+-- needs what the OS lacks calls H.skip_unless(H.has_x(), why): busted's
+-- pending(), so the run reports it as skipped with its reason.
+local ffi = require'ffi'
+H.windows = ffi.os == 'Windows'
+-- Wine (the Windows test bench here) is a reimplementation of Windows;
+-- ntdll says so. A few checks meet its known differences from Windows.
+if H.windows then pcall(ffi.cdef, 'const char *wine_get_version(void);') end
+H.wine = H.windows and pcall(function() return ffi.load'ntdll'.wine_get_version end)
+
+function H.skip_unless(ok, why)
+  -- busted puts pending() in the environment of the test that calls us
+  if not ok then getfenv(2).pending(why) end
+end
+
+-- Unix domain sockets exist here? (Windows 10 has stream ones; Wine 8 none)
+function H.has_unix()
+  local s, _, code = socket.unix()
+  if s then s:close() return true end
+  return false, code
+end
+H.NO_UNIX = 'no AF_UNIX sockets on this platform (Wine 8 refuses them: WSAEAFNOSUPPORT)'
+
 H.leaks = leaks
 return H

@@ -71,14 +71,23 @@ end
 
 -- Close (or release): parked threads get nil,'closed' (each still waits
 -- for its op's completion); the slot is freed when nothing is in flight.
+local function cancel(s, dir)
+  local c = cancel_op[0]
+  c.op, c.fd, c.id, c.gen, c.flags = OP_CANCEL, s.fd, s.id, s.gen, dir
+  S2.s2_submit(sched.loop(), cancel_op, 1)
+end
+
+-- s:cancel(): the kernel is asked to end what is in flight before the
+-- parked threads are woken (socket.lua wakes them with 'canceled').
+function M.cancel(s)
+  if s._rrec.iopending or s._wrec.iopending then cancel(s, READ + WRITE) end
+end
+
 function M.close(s, keep_fd)
   local pend = s._rrec.iopending or s._wrec.iopending
-  if pend and keep_fd then
-    -- release(): the socket stays open, so cancel explicitly
-    local op = cancel_op[0]
-    op.op, op.fd, op.id, op.gen, op.flags = OP_CANCEL, s.fd, s.id, s.gen, READ + WRITE
-    S2.s2_submit(sched.loop(), cancel_op, 1)
-  end
+  -- cancelled explicitly, not only by closing the descriptor: Wine does not
+  -- end a pending send when its socket is closed
+  if pend then cancel(s, READ + WRITE) end
   wake(s._rrec, errors.closed())
   wake(s._wrec, errors.closed())
   if not pend then
@@ -87,13 +96,7 @@ function M.close(s, keep_fd)
   else
     M.closing = M.closing + 1
   end
-  -- else: closing the descriptor cancels what is in flight; on_event frees
-end
-
-local function cancel(s, dir)
-  local c = cancel_op[0]
-  c.op, c.fd, c.id, c.gen, c.flags = OP_CANCEL, s.fd, s.id, s.gen, dir
-  S2.s2_submit(sched.loop(), cancel_op, 1)
+  -- else on_event frees the slot when the last completion is in
 end
 
 -- Submits rec's op and parks until its completion: the result (>= 0), or
@@ -118,19 +121,18 @@ local function run(s, rec, dir, expires)
     rec.busy = false
     error(ok, 0)
   end
-  if not rec.iodone then
-    -- deadline, close() or cancel(): cancel the op (closing did already)
-    -- and wait for the kernel to hand the buffer back
-    if not s._closed then cancel(s, dir) end
-    while not rec.iodone do park(rec) end
-    if s._closed then return errors.closed() end
-    if rec.iores < 0 then
-      if rec.iores == ECANCELED and ok == nil then return nil, err, code end
-      return errors.s2(rec.iores)
+  if ok == nil then
+    -- deadline, close() or cancel(): cancel the op (close() and cancel()
+    -- did already) and wait for the kernel to hand the buffer back
+    if not rec.iodone then
+      if code == 'ETIMEDOUT' then cancel(s, dir) end
+      while not rec.iodone do park(rec) end
     end
-    -- the op completed before the cancel took: its result stands
-  elseif ok == nil then
-    return nil, err, code
+    if s._closed then return errors.closed() end
+    -- an op that completed before the cancel took stands: data is not lost
+    if rec.iores < 0 and (rec.iores == ECANCELED or code ~= 'ETIMEDOUT') then
+      return nil, err, code
+    end
   end
   local r = rec.iores
   if r < 0 then return errors.s2(r) end

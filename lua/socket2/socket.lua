@@ -631,7 +631,7 @@ function stream:listen(a1, a2, a3)
   end
   backlog = backlog or osx.SOMAXCONN
   if host ~= nil or port ~= nil or not self._bound then
-    if self._family ~= AF.unix then
+    if self._family ~= AF.unix and osx.LISTEN_REUSEADDR then
       -- like LuaSocket and libuv: a restarted server can rebind at once
       self:setopt('reuseaddr', true)
     end
@@ -852,6 +852,7 @@ end
 -- unlike close() the socket stays open and usable.
 function common:cancel()
   check_open(self, 'cancel')
+  if pio then pio.cancel(self) end
   local n = 0
   if wake(self._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
   if wake(self._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end

@@ -187,6 +187,9 @@ end
 M.closesocket = ws2.closesocket
 
 M.SOMAXCONN = 0x7fffffff
+-- Windows' SO_REUSEADDR lets a second socket bind a port in use (even one
+-- listening); a listener needs no option to rebind (no TIME_WAIT issue)
+M.LISTEN_REUSEADDR = false
 
 -- Is fd readable ('r') or writable ('w') right now? (WSAPoll, timeout 0)
 local pfd = ffi.new'struct WSAPOLLFD'
