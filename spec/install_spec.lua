@@ -30,7 +30,8 @@ local function try_require(prefix)
     local t = assert(s.tcp()); t:close()
     io.write(s.backend, ' ', package.searchpath('socket2', package.path))
   ]]):format(prefix)
-  return sh("cd / && env -u LUA_PATH -u LUA_CPATH -u SOCKET2_SHIM -u SOCKET2_BACKEND luajit -e '" .. code:gsub("'", "'\\''") .. "'")
+  local env = 'env -u LUA_PATH -u LUA_CPATH -u SOCKET2_SHIM -u SOCKET2_BACKEND'
+  return sh('cd / && ' .. env .. " luajit -e '" .. code:gsub("'", "'\\''") .. "'")
 end
 
 describe('install', function()

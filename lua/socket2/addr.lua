@@ -379,6 +379,7 @@ function M.resolve(s, host, port, fname, argn, passive, expires)
   end
   port = M.port(port, fname, argn + 1)
   local scratch = s._sa
+  if not scratch then scratch = sa_ct(); s._sa = scratch end
   local r = numeric(scratch, fam, host, port)
   if r then return r end
   if fam == AF.inet and host:find'^[%d.]+$' then

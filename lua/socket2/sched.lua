@@ -24,6 +24,13 @@ local EVMAX = 512 -- events harvested per wait
 local loop        -- s2_loop*, opened on first use
 local loop_handle -- handle to share on open (socket.epoll_fd(fd) before first use)
 local events = ffi.new('s2_event[?]', EVMAX)
+-- The same array as 32-bit words (id, gen, result, flags per event): its
+-- elements are plain numbers, so dispatch creates no cdata per event even
+-- when it runs in the interpreter (a loop of one or two events is rarely
+-- compiled: "leaving loop in root trace").
+local ev_u32 = ffi.cast('uint32_t*', events)
+local ev_i32 = ffi.cast('int32_t*', events)
+assert(ffi.sizeof's2_event' == 16 and ffi.offsetof('s2_event', 'flags') == 12)
 local op1 = ffi.new('s2_op[1]') -- scratch for single-op submits
 
 -- slots: id -> object with :_on_event(flags, result); gens[id] its generation
@@ -315,12 +322,11 @@ function M.poll(timeout)
     polling = false
     return errors.s2(n)
   end
-  for i = 0, n - 1 do
-    local e = events[i]
-    local id = e.id
+  for i = 0, 4 * (n - 1), 4 do
+    local id = ev_u32[i]
     local o = slots[id]
-    if o and gens[id] == e.gen then
-      o:_on_event(e.flags, e.result)
+    if o and gens[id] == ev_u32[i + 1] then
+      o:_on_event(ev_u32[i + 3], ev_i32[i + 2])
     end
   end
   local fired = hn > 0 and expire_timers(clock())

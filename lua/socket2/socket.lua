@@ -56,7 +56,7 @@ local function new(mt, fd, family, stype, protocol)
     _watched = false, _closed = false,
     _rrec = {}, _wrec = {},
     _timeout = nil,
-    _sa = sa_ct(), -- scratch for numeric addresses
+    _sa = false, -- scratch for numeric addresses (addr.resolve makes it on first use)
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
   if pio then pio.init(s) end
@@ -139,19 +139,30 @@ local function check_expires(expires, fname, argn)
   end
 end
 
--- The size of a cdata buffer, or nil for a pointer (whose size is unknown).
--- Whether a ctype is a pointer is cached by ctype id.
+-- The size of a cdata buffer, or nil for a pointer (unknown). ffi.sizeof()
+-- of a variable-length array (ffi.new('uint8_t[?]', n)) is not compiled by
+-- LuaJIT: it aborted the trace of every recv/send that was given one. The
+-- sizes of arrays seen before are kept (by object, weakly): the lookup
+-- compiles, and only a never-seen array takes the slow path once. Whether a
+-- ctype is a pointer is decided by its type (an 8-byte array is no pointer)
+-- and cached by ctype id.
+local buf_sizes = setmetatable({}, {__mode = 'k'})
 local is_ptr_ctype = {}
 local function buf_size(buf)
+  local size = buf_sizes[buf]
+  if size then return size end
   local ct = ffi.typeof(buf)
   local id = tonumber(ct)
   local isptr = is_ptr_ctype[id]
   if isptr == nil then
-    isptr = tostring(ct):find'%*>$' ~= nil or tostring(ct):find'&>$' ~= nil
+    local name = tostring(ct)
+    isptr = name:find'%*>$' ~= nil or name:find'&>$' ~= nil
     is_ptr_ctype[id] = isptr
   end
-  if isptr then return nil end
-  return sizeof(buf)
+  if isptr then return nil end -- a pointer: not kept (often temporary)
+  size = sizeof(buf)
+  buf_sizes[buf] = size
+  return size
 end
 
 -- buffer + length for reading into: cdata and a length that fits it
@@ -444,14 +455,12 @@ function common:getblocking() return not self._nonblocking end
 
 -- receiving and sending --------------------------------------------------------
 
--- recv on a connected socket: n (0 at EOF), or nil, err, code.
-local function recv(self, buf, len, expires, flags, fname)
-  check_self(self, fname)
-  check_rbuf(buf, len, fname)
-  check_expires(expires, fname, 3)
-  local fl = msgflags(flags, fname, 4)
+-- recv on a connected socket, arguments checked: n (0 at EOF), or nil,
+-- err, code. The ready case has no loop, so a caller's trace runs through
+-- it (an inner loop makes LuaJIT abort the caller's root trace); waiting
+-- and retrying is recv_wait.
+local function recv_wait(self, buf, len, expires, fl)
   local rec = self._rrec
-  busy(rec, fname, 'reading')
   if pio then
     rec.busy = true
     local n, err, code = pio.recv(self, buf, len, fl, deadline(self, expires))
@@ -464,7 +473,6 @@ local function recv(self, buf, len, expires, flags, fname)
     if self._rready then
       local n = C.recv(fd, buf, len, fl)
       if n >= 0 then
-        -- a short stream read drained the queue: wait for the next edge
         if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
           self._rready = false
         end
@@ -494,13 +502,33 @@ local function recv(self, buf, len, expires, flags, fname)
   end
 end
 
-local function send(self, buf, len, expires, flags, fname)
+local function recv_checked(self, buf, len, expires, fl, fname)
+  busy(self._rrec, fname, 'reading')
+  if self._rready then
+    local n = C.recv(self.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream read drained the queue: wait for the next edge
+      if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
+        self._rready = false
+      end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then self._rready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return recv_wait(self, buf, len, expires, fl)
+end
+
+local function recv(self, buf, len, expires, flags, fname)
   check_self(self, fname)
-  len = check_wbuf(buf, len, fname)
+  check_rbuf(buf, len, fname)
   check_expires(expires, fname, 3)
-  local fl = bor(msgflags(flags, fname, 4), MSG_NOSIGNAL)
+  return recv_checked(self, buf, len, expires, msgflags(flags, fname, 4), fname)
+end
+
+local function send_wait(self, buf, len, expires, fl)
   local rec = self._wrec
-  busy(rec, fname, 'writing')
   if pio then
     rec.busy = true
     local n, err, code = pio.send(self, buf, len, fl, deadline(self, expires))
@@ -532,19 +560,46 @@ local function send(self, buf, len, expires, flags, fname)
   end
 end
 
+local function send_checked(self, buf, len, expires, fl, fname)
+  busy(self._wrec, fname, 'writing')
+  if self._wready then
+    local n = C.send(self.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream write filled the queue: wait for the next edge
+      if n < len and self._stream then self._wready = false end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then self._wready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return send_wait(self, buf, len, expires, fl)
+end
+
+local function send(self, buf, len, expires, flags, fname)
+  check_self(self, fname)
+  len = check_wbuf(buf, len, fname)
+  check_expires(expires, fname, 3)
+  return send_checked(self, buf, len, expires, bor(msgflags(flags, fname, 4), MSG_NOSIGNAL), fname)
+end
+
 function stream:recv(buf, len, expires, flags) return recv(self, buf, len, expires, flags, 'recv') end
 function stream:send(buf, len, expires, flags) return send(self, buf, len, expires, flags, 'send') end
 
--- Sends all len bytes: len, or nil, err, code, bytes_sent.
+-- Sends all len bytes: len, or nil, err, code, bytes_sent. The first send
+-- takes the caller's buffer as it is; only a partial send makes a pointer.
 function stream:sendall(buf, len, expires)
   check_self(self, 'sendall')
   len = check_wbuf(buf, len, 'sendall')
   check_expires(expires, 'sendall', 3)
   expires = deadline(self, expires)
+  local n, err, code = send_checked(self, buf, len, expires, MSG_NOSIGNAL, 'sendall')
+  if not n then return nil, err, code, 0 end
+  if n == len then return len end
   local p = type(buf) == 'string' and ffi.cast('const char*', buf) or ffi.cast('const uint8_t*', buf)
-  local sent = 0
+  local sent = n
   while sent < len do
-    local n, err, code = send(self, p + sent, len - sent, expires, nil, 'sendall')
+    n, err, code = send_checked(self, p + sent, len - sent, expires, MSG_NOSIGNAL, 'sendall')
     if not n then return nil, err, code, sent end
     sent = sent + n
   end
@@ -561,7 +616,7 @@ function stream:recvall(buf, len, expires)
   local p = ffi.cast('uint8_t*', buf)
   local got = 0
   while got < len do
-    local n, err, code = recv(self, p + got, len - got, expires, nil, 'recvall')
+    local n, err, code = recv_checked(self, p + got, len - got, expires, 0, 'recvall')
     if not n then return nil, err, code, got end
     if n == 0 then return nil, 'closed', 'EOF', got end
     got = got + n
@@ -650,6 +705,35 @@ local function bind_and_mark(self, host, port)
 end
 stream.bind = bind_and_mark
 
+-- The local address of an accepted connection is the listener's own when
+-- that is not a wildcard (0.0.0.0, ::): a copy of it then saves a
+-- getsockname() per connection.
+local AF_INET, AF_INET6 = AF.inet, AF.inet6
+local in4_ptr, in6_ptr = ffi.typeof'struct sockaddr_in*', ffi.typeof'struct sockaddr_in6*'
+local function is_wildcard(sa)
+  local f = osx.sa_family(sa)
+  if f == AF_INET then
+    local a = ffi.cast(in4_ptr, sa).sin_addr
+    return a[0] == 0 and a[1] == 0 and a[2] == 0 and a[3] == 0
+  elseif f == AF_INET6 then
+    local a = ffi.cast(in6_ptr, sa).sin6_addr
+    for i = 0, 15 do if a[i] ~= 0 then return false end end
+    return true
+  end
+  return false -- unix: an accepted socket's name is the listener's path
+end
+
+local function accepted_local(self, c)
+  local lsa = self._lsa
+  if lsa == nil then
+    local sa = self:getsockname()
+    lsa = sa and not is_wildcard(sa) and sa or false
+    self._lsa = lsa
+  end
+  if lsa then return lsa:copy() end
+  return c:getsockname()
+end
+
 -- accept([expires]) -> client, remote sa, local sa
 function stream:accept(expires)
   check_self(self, 'accept')
@@ -675,7 +759,7 @@ function stream:accept(expires)
       if cfd ~= osx.INVALID_FD then
         remote.len = lenp[0]
         local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
-        return c, remote, c:getsockname()
+        return c, remote, accepted_local(self, c)
       end
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then
