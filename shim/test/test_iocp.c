@@ -9,6 +9,7 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <windows.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,14 @@ static void test_abi(void) {
     CHECK_EQ(s2_from_oserror(WSAEADDRINUSE), -S2_EADDRINUSE, "WSAEADDRINUSE maps");
     CHECK_EQ(s2_from_oserror(ERROR_OPERATION_ABORTED), -S2_ECANCELED, "ERROR_OPERATION_ABORTED is ECANCELED");
     CHECK_EQ(s2_from_oserror(0), -S2_EUNKNOWN, "0 is no error to map");
+    /* the layout the Lua cdef assumes (spec/shim_spec.lua checks it on
+     * Linux with cc; under Wine there is no compiler, so it is checked here) */
+    CHECK(sizeof(s2_event) == 16 && offsetof(s2_event, gen) == 4 && offsetof(s2_event, result) == 8
+          && offsetof(s2_event, flags) == 12, "s2_event layout under mingw");
+    CHECK(sizeof(s2_op) == 64 && offsetof(s2_op, fd) == 16 && offsetof(s2_op, buf) == 24
+          && offsetof(s2_op, addr) == 32 && offsetof(s2_op, addrlenp) == 40 && offsetof(s2_op, len) == 48
+          && offsetof(s2_op, addrlen) == 52 && offsetof(s2_op, result) == 56 && offsetof(s2_op, aux) == 60,
+          "s2_op layout under mingw");
 }
 
 static void test_open_wait_wake(void) {
