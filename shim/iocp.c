@@ -12,7 +12,10 @@
  * port dequeues is finished there and forwarded to the owner's inbox (the
  * owner is woken by an APC; its wait is alertable when shared). Records of
  * one slot id are chained, so CANCEL finds them for CancelIoEx. A socket is
- * associated with the port on its first operation.
+ * associated with the port (and made non-blocking) on its first operation.
+ * SEND and SENDTO first try a non-blocking send: what fits goes at once and
+ * completes through the port, as on a reactor; only when nothing fits is
+ * the overlapped send started (which completes once all its bytes are taken).
  *
  * POLL(READ) is a zero-byte WSARecv (MSG_PEEK on datagram sockets): it ends
  * when data, EOF or an error is there. What IOCP cannot do: wait for write
@@ -158,17 +161,19 @@ static int32_t s2__start(s2_loop *l, s2__rec *r, const s2_op *op) {
     case S2_OP_RECV:
         rc = WSARecv(r->sock, &wb, 1, NULL, &r->flags, &r->ov, NULL);
         break;
-    case S2_OP_SEND:
-        rc = WSASend(r->sock, &wb, 1, NULL, r->flags, &r->ov, NULL);
+    case S2_OP_SEND: case S2_OP_SENDTO:
+        /* to a peer that does not read, an overlapped send would never end */
+        rc = op->op == S2_OP_SEND ? send(r->sock, wb.buf, (int)wb.len, (int)r->flags)
+           : sendto(r->sock, wb.buf, (int)wb.len, (int)r->flags, (struct sockaddr *)&r->sa, r->salen);
+        if (rc >= 0) { r->posted = 1; r->res = rc; break; }
+        if (WSAGetLastError() != WSAEWOULDBLOCK) return s2__wsaerr();
+        rc = op->op == S2_OP_SEND ? WSASend(r->sock, &wb, 1, NULL, r->flags, &r->ov, NULL)
+           : WSASendTo(r->sock, &wb, 1, NULL, r->flags, (struct sockaddr *)&r->sa, r->salen, &r->ov, NULL);
         break;
     case S2_OP_RECVFROM:
         r->salen = sizeof r->sa;
         rc = WSARecvFrom(r->sock, &wb, 1, NULL, &r->flags, (struct sockaddr *)&r->sa,
                          &r->salen, &r->ov, NULL);
-        break;
-    case S2_OP_SENDTO:
-        rc = WSASendTo(r->sock, &wb, 1, NULL, r->flags, (struct sockaddr *)&r->sa,
-                       r->salen, &r->ov, NULL);
         break;
     case S2_OP_POLL:
         if (r->dir == S2_WRITE) { r->posted = 1; break; }
@@ -266,6 +271,7 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
             s2__unlock(l);
             return s2_from_oserror((int32_t)GetLastError());
         }
+        { u_long on = 1; ioctlsocket((SOCKET)op->fd, FIONBIO, &on); }  /* see SEND */
         sl->assoc = 1; sl->gen = op->gen; sl->sock = (SOCKET)op->fd;
     }
     if (!(r = s2__get(l))) { s2__unlock(l); return -S2_ENOMEM; }

@@ -164,24 +164,9 @@ function M.recv(s, buf, len, flags, expires)
   return run(s, rec, READ, expires)
 end
 
--- Sends first try the non-blocking syscall: it moves what fits at once,
--- so a send to a peer that does not read returns a partial count instead
--- of an operation that can only complete when the peer reads everything.
--- Only when nothing fits is the send submitted (and parks).
-local function try_send(n)
-  if n >= 0 then return n end
-  local e = errno()
-  if e == EAGAIN or e == EWOULDBLOCK then return false end
-  return errors.os(e)
-end
-
 function M.send(s, buf, len, flags, expires)
   if s._nonblocking then return direct(C.send(s.fd, buf, len, flags)) end
   local rec = s._wrec
-  if not rec.iopending and len > 0 then
-    local n, err, code = try_send(C.send(s.fd, buf, len, flags))
-    if n ~= false then return n, err, code end
-  end
   setup(rec, OP_SEND, flags, buf, len)
   return run(s, rec, WRITE, expires)
 end
@@ -212,10 +197,6 @@ end
 function M.sendto(s, buf, len, flags, sa, salen, expires)
   if s._nonblocking then return direct(C.sendto(s.fd, buf, len, flags, sa, salen)) end
   local rec = s._wrec
-  if not rec.iopending then
-    local n, err, code = try_send(C.sendto(s.fd, buf, len, flags, sa, salen))
-    if n ~= false then return n, err, code end
-  end
   local o = setup(rec, OP_SENDTO, flags, buf, len)
   o.addr, o.addrlen = addr_of(sa), salen -- copied at submit
   return run(s, rec, WRITE, expires)

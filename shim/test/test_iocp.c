@@ -238,6 +238,29 @@ static void test_stream(void) {
     close_loop(l);
 }
 
+static void test_partial_send(void) {
+    s2_loop *l;
+    SOCKET c, s;
+    s2_event ev;
+    s2_open(-1, &l);
+    pair(l, &c, &s);
+    /* a send to a peer that does not read moves what fits, and completes */
+    {
+        enum { HUGE = 8 << 20 };
+        char *huge = calloc(1, HUGE);
+        int small = 4096;
+        setsockopt(c, SOL_SOCKET, SO_SNDBUF, (char *)&small, sizeof small);
+        setsockopt(s, SOL_SOCKET, SO_RCVBUF, (char *)&small, sizeof small);
+        submit1(l, mkop(S2_OP_SEND, c, 11, huge, HUGE));
+        CHECK(wait_for(l, 11, &ev) && ev.result > 0 && ev.result < HUGE,
+              "SEND of 8 MiB to a peer that does not read completes with what fit");
+        free(huge);
+    }
+
+    closesocket(c); closesocket(s);
+    close_loop(l);
+}
+
 static void test_refused(void) {
     s2_loop *l;
     SOCKET t = listener(), c = sock(SOCK_STREAM);
@@ -425,6 +448,7 @@ int main(void) {
     test_abi();
     test_open_wait_wake();
     test_stream();
+    test_partial_send();
     test_refused();
     test_accept_cancel();
     test_dgram();
