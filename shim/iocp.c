@@ -59,7 +59,7 @@ typedef struct { s2__rec *chain; SOCKET sock; uint32_t gen, assoc; } s2__slot;
 struct s2_loop {
     s2_common c;               /* first: see S2_COMMON */
     HANDLE port;
-    int owned, shared;         /* created the port / shares another loop's port */
+    int owned, shared;         /* created the port / the port is (may be) shared */
     HANDLE thread;             /* owner thread, for APC wakeups when shared */
     s2_mutex mu;               /* guards pool and slots when shared */
     s2__rec *free, *all;
@@ -92,29 +92,37 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     if (!l) return -S2_ENOMEM;
     if ((rc = s2__common_init(&l->c)) < 0) { free(l); return rc; }
     s2_mutex_init(&l->mu);
+    /* the owner thread, woken by an APC once the port is shared */
+    if (!DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(),
+                         &l->thread, THREAD_SET_CONTEXT, FALSE, 0)) {
+        rc = s2_from_oserror((int32_t)GetLastError());
+        goto fail;
+    }
     if (handle >= 0) {
         l->port = (HANDLE)(intptr_t)handle;
         l->shared = 1;
-        if (!DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(),
-                             &l->thread, THREAD_SET_CONTEXT, FALSE, 0)) {
-            rc = s2_from_oserror((int32_t)GetLastError());
-            goto fail;
-        }
-    } else {
-        l->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
-        if (!l->port) { rc = s2_from_oserror((int32_t)GetLastError()); goto fail; }
+    } else if ((l->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1)) != NULL) {
         l->owned = 1;
+    } else {
+        rc = s2_from_oserror((int32_t)GetLastError());
+        goto fail;
     }
     *out = l;
     return 0;
 fail:
+    if (l->thread) CloseHandle(l->thread);
     s2_mutex_free(&l->mu);
     s2__common_free(&l->c);
     free(l);
     return rc;
 }
 
-S2_INTERNAL int64_t s2__backend_handle(s2_loop *l) { return (int64_t)(intptr_t)l->port; }
+/* Handed out, the port may be shared: lock the pool, wait alertable, wake
+ * by APC (any loop of a shared port may dequeue a wakeup packet). */
+S2_INTERNAL int64_t s2__backend_handle(s2_loop *l) {
+    l->shared = 1;
+    return (int64_t)(intptr_t)l->port;
+}
 
 static s2__slot *s2__slot_of(s2_loop *l, uint32_t id) {
     if (id >= l->nslots) {
@@ -325,9 +333,7 @@ static void s2__finish(s2__rec *r, DWORD bytes, s2_event *ev) {
             *r->addrlenp = (uint32_t)r->salen;
         }
         break;
-    case S2_OP_POLL:
-        if (res > 0) res = 0;
-        break;
+    case S2_OP_POLL: if (res > 0) res = 0; break;
     }
     ev->id = r->id; ev->gen = r->gen; ev->result = res; ev->flags = S2_DONE | r->dir;
 }
@@ -371,8 +377,8 @@ S2_INTERNAL void s2__backend_close(s2_loop *l) {
     s2_event ev[64];
     DWORD t0 = GetTickCount();
     uint32_t i;
-    /* cancel what is in flight, then let the kernel hand the records back
-     * (bounded: a record it still holds is leaked rather than freed) */
+    /* cancel what is in flight, let the kernel hand the records back (for
+     * at most 2 s: a record it still holds is leaked rather than freed) */
     s2__lock(l);
     for (i = 0; i < l->nslots; i++)
         for (r = l->slots[i].chain; r; r = r->next)
