@@ -10,5 +10,6 @@ echo "== $name: $*"
 rc=$?
 echo "# exit $rc" >> "$out"
 grep -v '^ok ' "$out" | grep -v '^# exit 0$' || true
-printf '%s: %s passed, %s failed\n' "$name" "$(grep -c '^ok ' "$out")" "$(grep -c '^not ok ' "$out")"
+printf '%s: %s passed, %s failed, %s todo\n' "$name" "$(grep -c '^ok ' "$out")" \
+  "$(grep '^not ok ' "$out" | grep -vic '# todo')" "$(grep '^not ok ' "$out" | grep -ic '# todo')"
 exit 0
