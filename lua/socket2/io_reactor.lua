@@ -37,6 +37,7 @@ local C, S2 = osx.C, shim.lib
 local band = bit.band
 local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
 local errno = osx.errno
+local MSG_OOB = osx.MSG.oob
 local park, wake = sched.park, sched.wake
 local clock = osx.clock
 local sizeof = ffi.sizeof
@@ -124,7 +125,8 @@ function M.recv(s, buf, len, fl, expires)
   local fd = s.fd
   local dl = false
   while true do
-    if s._rready then
+    -- urgent data raises no read edge: an 'oob' receive always tries
+    if s._rready or band(fl, MSG_OOB) ~= 0 then
       local n = C.recv(fd, buf, len, fl)
       if n >= 0 then
         -- a short stream read drained the queue: wait for the next edge
