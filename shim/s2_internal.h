@@ -40,6 +40,9 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **loop); /* calls s
 S2_INTERNAL void    s2__backend_close(s2_loop *loop);                 /* calls s2__common_free */
 S2_INTERNAL int64_t s2__backend_handle(s2_loop *loop);
 S2_INTERNAL int32_t s2__backend_submit(s2_loop *loop, s2_op *op);     /* 0 or -S2_E* */
+/* Ends every s2_submit batch: a backend that queues ops (io_uring's SQ
+ * ring) hands them to the kernel here, once per batch. */
+S2_INTERNAL void    s2__backend_flush(s2_loop *loop);
 /* Harvests kernel events; must not sleep when the inbox is pending. */
 S2_INTERNAL int32_t s2__backend_wait(s2_loop *loop, s2_event *ev, int32_t max, int32_t timeout_ms);
 S2_INTERNAL int32_t s2__backend_wake(s2_loop *loop);                  /* thread-safe */
