@@ -3,8 +3,8 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
-LUA_LIBDIR   = $(PREFIX)/lib/lua/5.1
-LUA_SHAREDIR = $(PREFIX)/share/lua/5.1
+LUA_LIBDIR   ?= $(PREFIX)/lib/lua/5.1
+LUA_SHAREDIR ?= $(PREFIX)/share/lua/5.1
 
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
@@ -16,6 +16,19 @@ BUSTED   = $(LUAJIT) /usr/bin/busted
 SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c
 SHIM_HDRS   = shim/socket2.h shim/s2_internal.h shim/s2_thread.h
 SHIM        = socket2/shim.so
+# the backend of the default shim: kqueue on macOS and FreeBSD (not tested
+# there: see README, "kqueue"), epoll elsewhere
+ifneq (,$(filter Darwin FreeBSD,$(shell uname -s)))
+BACKEND_SRC = shim/kqueue.c
+else
+BACKEND_SRC = shim/epoll.c
+endif
+
+# kqueue backend, built on Linux over a test-only kqueue emulation (spec/kqemu)
+KQEMU       = spec/kqemu/kqemu.c
+KQEMU_HDRS  = spec/kqemu/include/sys/event.h
+KQ_SHIM     = socket2/shim_kqueue.so
+
 # io_uring: a second Linux backend built beside the default (epoll) one and
 # picked at run time with SOCKET2_BACKEND=io_uring; needs liburing-dev.
 SHIM_URING  = socket2/shim_io_uring.so
@@ -24,16 +37,40 @@ HAVE_URING  = $(wildcard /usr/include/liburing.h)
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: all deps test test-c test-lua demo asan lint clean install uninstall
+.PHONY: all deps kqueue test test-c test-lua demo asan lint clean install uninstall bench
 
 all: $(SHIM) $(if $(HAVE_URING),$(SHIM_URING))
 
 deps:
 	@sh tools/deps.sh
 
-$(SHIM): shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
+$(SHIM): $(BACKEND_SRC) $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p socket2
-	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ $(BACKEND_SRC) $(SHIM_COMMON) -lpthread
+
+# SOCKET2_BACKEND=kqueue loads it; the C tests of the emulation run in both
+# struct layouts; kqueue.c also compiles in the macOS layout.
+kqueue: $(KQ_SHIM) build/test_kqemu build/test_kqemu_macos build/kqueue_macos.o build/test_kqueue_shim
+
+$(KQ_SHIM): shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
+	@mkdir -p socket2
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o $@ shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+
+build/test_kqemu: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
+
+build/test_kqemu_macos: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -DKQEMU_LAYOUT_MACOS -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
+
+build/test_kqueue_shim: spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o $@ spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+
+build/kqueue_macos.o: shim/kqueue.c $(SHIM_HDRS) $(KQEMU_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -DKQEMU_LAYOUT_MACOS -Ispec/kqemu/include -c -o $@ shim/kqueue.c
 
 $(SHIM_URING): shim/io_uring.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p socket2
@@ -53,14 +90,21 @@ build/no_io_uring: shim/test/no_io_uring.c shim/test/refuse_uring.h
 	$(CC) $(CFLAGS) $(WARN) -o $@ shim/test/no_io_uring.c
 
 # Every suite prints TAP into build/test/; the last line sums them all. The
-# busted suite runs once per Linux backend; when the kernel refuses
-# io_uring, its suites report a skip that says why (tools/run-backend.sh).
+# busted suite runs once per backend that can run here; when the kernel
+# refuses io_uring, its suites report a skip that says why
+# (tools/run-backend.sh).
+TEST_DEPS = luarocks iproute2 util-linux librust-libc-dev
 test: deps
-	@$(MAKE) --no-print-directory all $(SHIM_URING) build/test_shim build/test_io_uring build/no_io_uring
+	@sh tools/deps.sh $(TEST_DEPS)
+	@$(MAKE) --no-print-directory all build/test_shim kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
 	@sh tools/run-suite.sh shim-io_uring-c build/test_io_uring
 	@sh tools/run-suite.sh busted-epoll $(BUSTED) -o TAP spec
+	@sh tools/run-suite.sh kqemu-c build/test_kqemu
+	@sh tools/run-suite.sh kqemu-c-macos build/test_kqemu_macos
+	@sh tools/run-suite.sh kqueue-shim-c build/test_kqueue_shim
+	@SOCKET2_BACKEND=kqueue sh tools/run-suite.sh busted-kqueue $(BUSTED) -o TAP spec
 	@sh tools/run-suite.sh busted-io_uring sh tools/run-backend.sh io_uring $(BUSTED) -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
 
@@ -75,6 +119,28 @@ test-lua: all build/no_io_uring
 demo: deps all
 	$(LUAJIT) examples/demo.lua
 
+# ASan + UBSan over the C tests (with LeakSanitizer) and the whole busted
+# suite. LeakSanitizer stays off under LuaJIT: its stop-the-world scan
+# aborts in this sandbox once worker threads exist, and LuaJIT's own exit
+# path reports a libc allocation; leaks are checked by `make valgrind`.
+# Benchmarks (never part of `make test`): every workload x every server,
+# one table; QUICK=1 for one short run per point. See README "Performance".
+BENCH_DEPS = redis-tools wrk lua-luv lua-cqueues lua-socket lua-copas linux-perf valgrind
+BENCH_CFLAGS = -O2 -g $(WARN)
+
+build/bench/c-server: bench/c/server.c
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+build/bench/c-client: bench/c/client.c
+	@mkdir -p build/bench
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+bench:
+	@sh tools/deps.sh $(BENCH_DEPS)
+	@$(MAKE) --no-print-directory all build/bench/c-server build/bench/c-client
+	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/run.sh
+
 # ASan + UBSan over the C tests and the whole busted suite.
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 asan: deps
@@ -82,18 +148,30 @@ asan: deps
 	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread
 	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_shim shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 	./build/asan/test_shim > /dev/null
-	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=build/asan/socket2/shim.so \
-	  ASAN_OPTIONS=detect_leaks=1 $(BUSTED) spec
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim.so \
+	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted.tap; \
+	  rc=$$?; grep -v '^ok ' build/asan/busted.tap; exit $$rc
+	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o build/asan/socket2/shim_kqueue.so shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ispec/kqemu/include -o build/asan/test_kqemu spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
+	./build/asan/test_kqemu > /dev/null
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o build/asan/test_kqueue_shim spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+	./build/asan/test_kqueue_shim > /dev/null
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_BACKEND=kqueue \
+	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_kqueue.so \
+	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted-kqueue.tap; \
+	  rc=$$?; grep -v '^ok ' build/asan/busted-kqueue.tap; exit $$rc
 	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim_io_uring.so shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
 	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_io_uring shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
 	./build/asan/test_io_uring > /dev/null
-	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=build/asan/socket2/shim_io_uring.so \
-	  ASAN_OPTIONS=detect_leaks=1 $(BUSTED) spec
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_BACKEND=io_uring \
+	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_io_uring.so \
+	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted-io_uring.tap; \
+	  rc=$$?; grep -v '^ok ' build/asan/busted-io_uring.tap; exit $$rc
 
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check
 	luacheck --no-color -q lua spec examples
-	$(CC) $(WARN) -fsyntax-only -Ishim shim/*.c shim/test/*.c
+	$(CC) $(WARN) -fsyntax-only -Ishim -Ispec/kqemu/include shim/*.c shim/test/*.c spec/kqemu/*.c
 
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/socket2 $(DESTDIR)$(LUA_SHAREDIR)/socket2/os

@@ -18,11 +18,13 @@ M.C = require'socket2.os'.C
 M.addr = addr.addr
 M.sockaddr = addr.sockaddr
 M.getnameinfo = addr.getnameinfo
+M.getaddrinfo = addr.getaddrinfo_list
 M.htons, M.ntohs, M.htonl, M.ntohl = addr.htons, addr.ntohs, addr.htonl, addr.ntohl
 
 -- sockets
 M.tcp, M.udp, M.raw, M.unix, M.wrap = sock.tcp, sock.udp, sock.raw, sock.unix, sock.wrap
 M.issocket = sock.is_socket
+M.connect, M.listen = sock.connect, sock.listen
 M.stream = stream.new
 
 -- scheduler
@@ -48,5 +50,8 @@ end
 M.epoll_fd = handle_getter('epoll_fd', {epoll = true})
 M.kqueue_fd = handle_getter('kqueue_fd', {kqueue = true})
 M.iocp = handle_getter('iocp', {iocp = true})
+-- io_uring: rings are per thread; passing another thread's ring fd shares
+-- its kernel workers (IORING_SETUP_ATTACH_WQ), completions stay per ring
+M.io_uring_fd = handle_getter('io_uring_fd', {io_uring = true})
 
 return M

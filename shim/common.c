@@ -73,8 +73,8 @@ S2_API const char *s2_backend(void) { return s2__backend_name; }
 S2_API uint32_t s2_caps(void) { return s2__backend_caps; }
 
 static int32_t s2__index(int32_t code) {
-    if (code < 0) code = -code;
-    return (code < S2_E_COUNT && s2__errors[code].name) ? code : S2_EUNKNOWN;
+    uint32_t u = code < 0 ? 0u - (uint32_t)code : (uint32_t)code; /* INT32_MIN too */
+    return (u < S2_E_COUNT && s2__errors[u].name) ? (int32_t)u : S2_EUNKNOWN;
 }
 S2_API const char *s2_errname(int32_t code) { return s2__errors[s2__index(code)].name; }
 S2_API const char *s2_strerror(int32_t code) { return s2__errors[s2__index(code)].msg; }
@@ -110,7 +110,9 @@ S2_API int32_t s2_wait(s2_loop *loop, s2_event *events, int32_t max, int32_t tim
     int32_t n, m = 0;
     if (!loop || max <= 0 || !events) return -S2_EINVAL;
     if (s2__inbox_pending(loop)) {
-        m = s2__inbox_drain(loop, events, max);
+        /* posted events take at most half the batch, so a flood of them
+         * never starves the kernel's */
+        m = s2__inbox_drain(loop, events, max > 1 ? max / 2 : max);
         if (m == max) return m;
         timeout_ms = 0;
     }
@@ -158,6 +160,22 @@ S2_INTERNAL int32_t s2__post(s2_loop *loop, const s2_event *ev) {
 
 S2_INTERNAL int s2__inbox_pending(s2_loop *loop) {
     return s2_atomic_get(&S2_COMMON(loop)->inbox.pending) != 0;
+}
+
+/* Removes a posted event that has not been harvested yet (a lookup that
+ * was cancelled after it finished). */
+S2_INTERNAL void s2__inbox_remove(s2_loop *loop, uint32_t id, uint32_t gen, uint32_t flags) {
+    s2_inbox *in = &S2_COMMON(loop)->inbox;
+    int32_t i, j = 0;
+    s2_mutex_lock(&in->mu);
+    for (i = 0; i < in->n; i++) {
+        s2_event *e = &in->ev[i];
+        if (e->id == id && e->gen == gen && (e->flags & flags) == flags) continue;
+        in->ev[j++] = *e;
+    }
+    in->n = j;
+    s2_atomic_set(&in->pending, in->n != 0);
+    s2_mutex_unlock(&in->mu);
 }
 
 S2_INTERNAL int32_t s2__inbox_drain(s2_loop *loop, s2_event *ev, int32_t max) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include "s2_internal.h"
@@ -37,10 +38,10 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     if (!l) return -S2_ENOMEM;
     if ((rc = s2__common_init(&l->c)) < 0) { free(l); return rc; }
     l->evfd = -1;
+    if (handle > INT32_MAX) { rc = -S2_EBADF; goto fail; }
     if (handle >= 0) {
-        l->epfd = (int)handle;
-        /* fail early on something that is not an epoll fd */
-        if (epoll_wait(l->epfd, &ev, 1, 0) < 0 && errno != EINTR) { rc = s2__err(); goto fail; }
+        l->epfd = (int)handle; /* not an epoll fd: the EPOLL_CTL_ADD below fails */
+        if (fcntl(l->epfd, F_GETFD) < 0) { rc = s2__err(); goto fail; } /* before evfd takes its number */
     } else {
         l->epfd = epoll_create1(EPOLL_CLOEXEC);
         if (l->epfd < 0) { rc = s2__err(); goto fail; }
@@ -79,7 +80,7 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     switch (op->op) {
     case S2_OP_WATCH:
         memset(&ev, 0, sizeof ev);
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET;
         ev.data.u64 = ((uint64_t)op->gen << 32) | op->id;
         if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
         if (errno == EEXIST && epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
@@ -98,7 +99,7 @@ S2_INTERNAL void s2__backend_flush(s2_loop *l) { (void)l; }  /* epoll_ctl acts a
 
 static uint32_t s2__flags(uint32_t e) {
     uint32_t f = 0;
-    if (e & EPOLLIN) f |= S2_READ;
+    if (e & (EPOLLIN | EPOLLPRI)) f |= S2_READ; /* PRI: urgent (OOB) data */
     if (e & EPOLLOUT) f |= S2_WRITE;
     if (e & (EPOLLRDHUP | EPOLLHUP)) f |= S2_HUP;
     if (e & (EPOLLERR | EPOLLHUP)) f |= S2_ERROR;

@@ -277,7 +277,8 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
         break;
     case S2_OP_CONNECT: io_uring_prep_connect(sqe, fd, addr, op->addrlen); break;
     case S2_OP_POLL:
-        io_uring_prep_poll_add(sqe, fd, dir == S2_READ ? POLLIN | POLLRDHUP : POLLOUT);
+        /* urgent (OOB) data counts as readable, as on epoll */
+        io_uring_prep_poll_add(sqe, fd, dir == S2_READ ? POLLIN | POLLPRI | POLLRDHUP : POLLOUT);
         break;
     default:                  /* RECVFROM, SENDTO */
         m->iov.iov_base = buf;
@@ -306,7 +307,7 @@ S2_INTERNAL void s2__backend_flush(s2_loop *l) {
 
 static uint32_t s2__poll_flags(int revents) {
     uint32_t f = 0;
-    if (revents & POLLIN) f |= S2_READ;
+    if (revents & (POLLIN | POLLPRI)) f |= S2_READ;
     if (revents & POLLOUT) f |= S2_WRITE;
     if (revents & (POLLRDHUP | POLLHUP)) f |= S2_HUP;
     if (revents & (POLLERR | POLLHUP)) f |= S2_ERROR;

@@ -148,8 +148,12 @@ S2_API int32_t s2_lookup_take(s2_lookup *r, void **addrinfo) {
 }
 
 /* Abandon a request: a queued or running one is freed by its worker; a done
- * one now. Its event, if already posted, is dropped by generation in Lua. */
+ * one now, and its event is taken back from the inbox. (An event that
+ * s2_wait already returned is the caller's to drop, by generation.) */
 static void s2__abandon_locked(struct s2_lookup *r) {
+    /* a finished request's event may still wait in the inbox: take it back */
+    if (r->state == S2_LK_DONE && r->loop)
+        s2__inbox_remove(r->loop, r->id, r->gen, S2_DONE | S2_LOOKUP);
     if (r->loop) s2__unlink(r);
     if (r->state == S2_LK_DONE) s2__free_req(r);
     else r->state = S2_LK_ABANDONED;

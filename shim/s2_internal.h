@@ -53,6 +53,7 @@ S2_INTERNAL void    s2__common_free(s2_common *c);
 S2_INTERNAL int32_t s2__post(s2_loop *loop, const s2_event *ev);      /* thread-safe */
 S2_INTERNAL int     s2__inbox_pending(s2_loop *loop);
 S2_INTERNAL int32_t s2__inbox_drain(s2_loop *loop, s2_event *ev, int32_t max);
+S2_INTERNAL void    s2__inbox_remove(s2_loop *loop, uint32_t id, uint32_t gen, uint32_t flags);
 S2_INTERNAL void    s2__lookups_abandon(s2_loop *loop);
 
 #endif

@@ -34,6 +34,9 @@ typedef int             s2_atomic;
 #endif
 
 /* Starts fn(arg) on a detached thread; 0 or -S2_E*. */
+#if !defined(_WIN32)
+__attribute__((visibility("hidden")))
+#endif
 int s2__thread_start(void (*fn)(void *), void *arg);
 
 #endif

@@ -199,7 +199,12 @@ local function numeric(s, family, ip, port)
     osx.sa_set_family(s, AF.inet6, ffi.sizeof'struct sockaddr_in6')
     a.sin6_port = ntohs(port)
     a.sin6_flowinfo = 0
-    a.sin6_scope_id = tonumber(scope) or 0
+    local scope_id = 0
+    if scope then
+      scope_id = tonumber(scope) or tonumber(osx.if_nametoindex(scope))
+      if scope_id == 0 then return nil end -- no such interface
+    end
+    a.sin6_scope_id = scope_id
     s.len = ffi.sizeof'struct sockaddr_in6'
     return s
   end
@@ -229,7 +234,11 @@ end
 
 -- socket.sockaddr(ip, port) / sockaddr(unix_path): a numeric sa.
 function M.sockaddr(ip, port)
-  if port == nil and type(ip) == 'string' and not ip:find'^[%x:.%%]+$' then
+  if port == nil and type(ip) == 'string' then
+    -- no port: a numeric address (port 0), else a unix path ('cafe', 'db')
+    local s = sa_ct()
+    local num = ip:find'^[%x:.%%%w]+$' and (numeric(s, AF.inet, ip, 0) or numeric(s, AF.inet6, ip, 0))
+    if num then return num end
     return M.unix(ip, 'sockaddr', 1)
   end
   check_host(ip, 'sockaddr', 1)
@@ -295,7 +304,10 @@ function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
     local out = ffi.new'struct addrinfo*[1]'
     local rc = C.getaddrinfo(host, service, hints, out)
     if rc == 0 then return ffi.gc(out[0], C.freeaddrinfo) end
-    -- not numeric after all (e.g. '1.2.3'): fall through to a real lookup
+    -- digits and dots that do not parse are no name to look up: never ask DNS
+    if host and host:find'^[%d.]+$' then
+      return nil, 'not a numeric address: ' .. host, 'EAI_NONAME'
+    end
   end
   local rec = {_on_event = on_lookup_event}
   local id, gen = sched.alloc_slot(rec)
@@ -360,6 +372,7 @@ function M.resolve(s, host, port, fname, argn, passive, expires)
   end
   port = M.port(port, fname, argn + 1)
   local scratch = s._sa
+  if not scratch then scratch = sa_ct(); s._sa = scratch end
   local r = numeric(scratch, fam, host, port)
   if r then return r end
   if fam == AF.inet and host:find'^[%d.]+$' then
@@ -382,6 +395,32 @@ function M.each(target, fn)
   end
   if r2 == nil then return nil, 'no address to use', 'EADDRNOTAVAIL' end
   return r1, r2, r3
+end
+
+-- socket.getaddrinfo(host, [service], [family], [type], [protocol], [flags])
+-- -> a list of {addr = ip, port =, family =, type =, protocol =, canonname =,
+-- sockaddr = sa}; service may be a port or a service name ('http').
+function M.getaddrinfo_list(host, service, family, stype, protocol, flags, expires)
+  if host ~= nil then check_host(host, 'getaddrinfo', 1) end
+  if service ~= nil then
+    if type(service) == 'number' then service = tostring(M.port(service, 'getaddrinfo', 2))
+    elseif type(service) ~= 'string' or service:find('\0', 1, true) then
+      errors.arg('getaddrinfo', 2, 'service must be a port number or a service name')
+    end
+  end
+  if host == nil and service == nil then errors.arg('getaddrinfo', 1, 'host or service expected') end
+  local fl = ai_flags(flags, 'getaddrinfo', 6)
+  if host == nil then fl = bit.bor(fl, AI.passive) end
+  local list, err, code = M.getaddrinfo(host, service, M.family(family or 'unspec', 'getaddrinfo', 3),
+    stype and M.socktype(stype, 'getaddrinfo', 4) or 0, M.protocol(protocol or 0, 'getaddrinfo', 5), fl, expires)
+  if not list then return nil, err, code end
+  local t = {}
+  for a in list:addrs() do
+    t[#t + 1] = {addr = p_ip(a.ai_addr, a.ai_addrlen), port = p_port(a.ai_addr), family = a:family(),
+      type = a:type(), protocol = a:protocol(), canonname = a:name(), sockaddr = a:sockaddr()}
+  end
+  list:free()
+  return t
 end
 
 local NI_MAXHOST, NI_MAXSERV = 1025, 32

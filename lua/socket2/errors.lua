@@ -38,13 +38,27 @@ end
 function M.timeout() return nil, 'timeout', 'ETIMEDOUT' end
 function M.closed() return nil, 'closed', 'ECANCELED' end
 
--- Raise a misuse error at the caller's caller (level 3: the user's line).
+-- Misuse errors point at the user's line: the first stack frame outside
+-- socket2's own files (only walked on the error path).
+local LIB = debug.getinfo(1, 'S').source:match'^@(.*)errors%.lua$' -- '.../socket2/'
+local function user_level()
+  if not LIB then return 3 end
+  local top = LIB:gsub('socket2/$', '') .. 'socket2' -- '.../socket2.lua' too
+  for k = 3, 50 do
+    local info = debug.getinfo(k, 'S')
+    if not info then return 1 end
+    local src = info.source
+    if src:sub(1, 1) ~= '@' or src:sub(2, #top + 1) ~= top then return k - 1 end
+  end
+  return 1
+end
+
 function M.arg(fname, argn, msg)
-  error(('bad argument #%d to \'%s\' (%s)'):format(argn, fname, msg), 3)
+  error(('bad argument #%d to \'%s\' (%s)'):format(argn, fname, msg), user_level())
 end
 
 function M.misuse(fname, msg)
-  error(('%s: %s'):format(fname, msg), 3)
+  error(('%s: %s'):format(fname, msg), user_level())
 end
 
 return M

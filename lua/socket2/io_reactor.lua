@@ -21,11 +21,18 @@
 --   sendto(s, buf, len, flags, sa, salen, expires) -> n
 --   accept(s, remote, expires)          -> descriptor of the new connection; remote.len set
 --   connect(s, sa, salen, expires)      -> true
---   wait(s, dir, expires)               -> true once s is readable (dir 'r') or writable ('w')
+--   wait(s, dir, expires, eagain)       -> true once s is readable (dir 'r') or
+--                                       writable ('w'); eagain: the caller's own
+--                                       syscall just said EAGAIN (sendfile)
+--   cancel(s)                           -> how many parked threads end with
+--                                       nil, 'canceled', 'ECANCELED' (s stays open)
 -- Every call returns nil, err, code on failure. flags are MSG_* bits (sends
 -- include MSG_NOSIGNAL). expires: an absolute clock() deadline, false for
 -- none, nil for the socket's own timeout (s._timeout). The caller has checked
 -- the arguments and that no other thread uses the same direction of s.
+-- A socket in non-blocking mode (s._nonblocking, s:setblocking(false))
+-- never parks: nil, 'would block', 'EAGAIN' (connect: 'EINPROGRESS');
+-- s:wait() still waits.
 local ffi = require'ffi'
 local bit = require'bit'
 local osx = require'socket2.os'
@@ -36,8 +43,8 @@ local errors = require'socket2.errors'
 local C, S2 = osx.C, shim.lib
 local band = bit.band
 local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
-local errno = osx.errno
 local MSG_OOB = osx.MSG.oob
+local errno = osx.errno
 local park, wake = sched.park, sched.wake
 local clock = osx.clock
 local sizeof = ffi.sizeof
@@ -45,6 +52,7 @@ local sizeof = ffi.sizeof
 local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
 local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
 
+local sa_ptr = ffi.typeof'struct sockaddr*'
 local lenp = ffi.new'socklen_t[1]'
 local optval = ffi.new'int[1]'
 local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
@@ -87,6 +95,13 @@ function M.close(s, keep_fd)
   wake(s._wrec, errors.closed())
 end
 
+function M.cancel(s)
+  local n = 0
+  if wake(s._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  if wake(s._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  return n
+end
+
 -- The deadline of a call: explicit expires, else the socket's timeout.
 local function deadline(s, expires)
   if expires ~= nil then return expires or nil end
@@ -94,8 +109,10 @@ local function deadline(s, expires)
   return t and clock() + t
 end
 
--- Parks on rec until the socket's next edge (or deadline/close).
-local function wait_edge(s, rec, dl)
+-- Parks on rec until the socket's next edge (or deadline/close). A socket
+-- in non-blocking mode never parks (unless always): nil, 'would block'.
+local function wait_edge(s, rec, dl, always)
+  if s._nonblocking and not always then return nil, 'would block', 'EAGAIN' end
   if not s._watched then
     local ok, err, code = watch(s)
     if not ok then return nil, err, code end
@@ -107,29 +124,33 @@ local function wait_edge(s, rec, dl)
   return ok, err, code
 end
 
-function M.wait(s, dir, expires)
-  if not s._watched then
-    local ok, err, code = watch(s)
-    if not ok then return nil, err, code end
+function M.wait(s, dir, expires, eagain)
+  if not eagain then
+    if not s._watched then
+      local ok, err, code = watch(s)
+      if not ok then return nil, err, code end
+    end
+    -- registered first, so an edge after this check is not lost
+    if osx.ready_now(s.fd, dir) then return true end
   end
-  -- registered first, so an edge after this check is not lost
-  if osx.ready_now(s.fd, dir) then return true end
   local rec
   if dir == 'r' then s._rready = false; rec = s._rrec else s._wready = false; rec = s._wrec end
-  local ok, err, code = wait_edge(s, rec, deadline(s, expires))
+  local ok, err, code = wait_edge(s, rec, deadline(s, expires), not eagain)
   if not ok then return nil, err, code end
   return true
 end
 
-function M.recv(s, buf, len, fl, expires)
+-- recv: the ready case has no loop, so a caller's trace runs through it (an
+-- inner loop makes LuaJIT abort the caller's root trace); waiting and
+-- retrying is recv_wait.
+local function recv_wait(s, buf, len, fl, expires)
+  local rec = s._rrec
   local fd = s.fd
   local dl = false
   while true do
-    -- urgent data raises no read edge: an 'oob' receive always tries
-    if s._rready or band(fl, MSG_OOB) ~= 0 then
+    if s._rready then
       local n = C.recv(fd, buf, len, fl)
       if n >= 0 then
-        -- a short stream read drained the queue: wait for the next edge
         if n < len and n > 0 and fl == 0 and s._stream and not s._rhup then
           s._rready = false
         end
@@ -138,18 +159,42 @@ function M.recv(s, buf, len, fl, expires)
       local e = errno()
       if e ~= EAGAIN and e ~= EWOULDBLOCK then
         if e ~= EINTR then return errors.os(e) end
-      else
+      elseif band(fl, MSG_OOB) == 0 then
         s._rready = false
+      else
+        -- no urgent byte yet: wait for the next edge without forgetting
+        -- that normal data may be waiting
+        if dl == false then dl = deadline(s, expires) end
+        local ok, err, code = wait_edge(s, rec, dl)
+        if not ok then return nil, err, code end
       end
     else
       if dl == false then dl = deadline(s, expires) end
-      local ok, err, code = wait_edge(s, s._rrec, dl)
+      local ok, err, code = wait_edge(s, rec, dl)
       if not ok then return nil, err, code end
     end
   end
 end
 
-function M.send(s, buf, len, fl, expires)
+function M.recv(s, buf, len, fl, expires)
+  if s._rready then
+    local n = C.recv(s.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream read drained the queue: wait for the next edge
+      if n < len and n > 0 and fl == 0 and s._stream and not s._rhup then
+        s._rready = false
+      end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then s._rready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return recv_wait(s, buf, len, fl, expires)
+end
+
+local function send_wait(s, buf, len, fl, expires)
+  local rec = s._wrec
   local fd = s.fd
   local dl = false
   while true do
@@ -167,10 +212,25 @@ function M.send(s, buf, len, fl, expires)
       end
     else
       if dl == false then dl = deadline(s, expires) end
-      local ok, err, code = wait_edge(s, s._wrec, dl)
+      local ok, err, code = wait_edge(s, rec, dl)
       if not ok then return nil, err, code end
     end
   end
+end
+
+function M.send(s, buf, len, fl, expires)
+  if s._wready then
+    local n = C.send(s.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream write filled the queue: wait for the next edge
+      if n < len and s._stream then s._wready = false end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then s._wready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return send_wait(s, buf, len, fl, expires)
 end
 
 function M.sendto(s, buf, len, fl, p, alen, expires)
@@ -193,8 +253,6 @@ function M.sendto(s, buf, len, fl, p, alen, expires)
     end
   end
 end
-
-local sa_ptr = ffi.typeof'struct sockaddr*'
 
 function M.recvfrom(s, buf, len, fl, from, expires)
   local fd = s.fd
@@ -254,6 +312,7 @@ function M.connect(s, p, len, expires)
   if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
   if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
   s._wready = false
+  if s._nonblocking then return nil, 'connection in progress', 'EINPROGRESS' end
   local dl = deadline(s, expires)
   while true do
     local ok, err, code = wait_edge(s, s._wrec, dl)

@@ -24,6 +24,13 @@ local EVMAX = 512 -- events harvested per wait
 local loop        -- s2_loop*, opened on first use
 local loop_handle -- handle to share on open (socket.epoll_fd(fd) before first use)
 local events = ffi.new('s2_event[?]', EVMAX)
+-- The same array as 32-bit words (id, gen, result, flags per event): its
+-- elements are plain numbers, so dispatch creates no cdata per event even
+-- when it runs in the interpreter (a loop of one or two events is rarely
+-- compiled: "leaving loop in root trace").
+local ev_u32 = ffi.cast('uint32_t*', events)
+local ev_i32 = ffi.cast('int32_t*', events)
+assert(ffi.sizeof's2_event' == 16 and ffi.offsetof('s2_event', 'flags') == 12)
 local op1 = ffi.new('s2_op[1]') -- scratch for single-op submits
 
 -- slots: id -> object with :_on_event(flags, result); gens[id] its generation
@@ -174,6 +181,22 @@ function M.is_thread(co)
   return threads[co or co_running()] == true
 end
 
+local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread'
+  .. ' (use socket.newthread)'
+
+-- Could the caller park now? Not from a coroutine that is no socket2 thread
+-- while the loop runs: park() raises an error there.
+function M.can_park()
+  local co = co_running()
+  return not polling or (co ~= nil and threads[co] == true)
+end
+
+-- Raises park()'s error when the caller could not park (for a caller that
+-- must know before it starts something it would have to wait for).
+function M.check_park()
+  if not M.can_park() then error(NOT_A_THREAD, 0) end
+end
+
 function M.current()
   local co = co_running()
   return co and threads[co] and co or nil
@@ -199,15 +222,17 @@ function M.park(rec, expires)
   -- blocking mode: run the loop until our rec is woken
   if polling then
     wake(rec)
-    error('socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread (use socket.newthread)', 0)
+    rec.busy = false
+    error(NOT_A_THREAD, 0)
   end
   rec.done = false
   while not rec.done do
-    local ok, err, code = M.poll()
-    if ok == nil and err then
-      wake(rec)
-      return nil, err, code
+    local ok, r1, r2, r3 = pcall(M.poll)
+    if not ok then -- a thread's error: unpark (and free the socket direction), re-raise
+      wake(rec); rec.busy = false
+      error(r1, 0)
     end
+    if r1 == nil and r2 then wake(rec); return nil, r2, r3 end
   end
   local a, b, c = rec.r1, rec.r2, rec.r3
   rec.r1, rec.r2, rec.r3 = nil, nil, nil
@@ -313,12 +338,11 @@ function M.poll(timeout)
     polling = false
     return errors.s2(n)
   end
-  for i = 0, n - 1 do
-    local e = events[i]
-    local id = e.id
+  for i = 0, 4 * (n - 1), 4 do
+    local id = ev_u32[i]
     local o = slots[id]
-    if o and gens[id] == e.gen then
-      o:_on_event(e.flags, e.result)
+    if o and gens[id] == ev_u32[i + 1] then
+      o:_on_event(ev_u32[i + 3], ev_i32[i + 2])
     end
   end
   local fired = hn > 0 and expire_timers(clock())

@@ -116,7 +116,8 @@ int32_t s2_wakeup(s2_loop *loop);
  * the loop; its end arrives as an event {id, gen, result = 0 | -S2_EAI_*,
  * flags = S2_DONE | S2_LOOKUP}. Then s2_lookup_take() hands over the
  * addrinfo list (free it with freeaddrinfo) and frees the request; or
- * s2_lookup_cancel() abandons it (its event never comes). */
+ * s2_lookup_cancel() abandons it: its event is not delivered by any later
+ * s2_wait (one an earlier s2_wait returned is the caller's to drop). */
 typedef struct s2_lookup s2_lookup;
 int32_t s2_lookup_start(s2_loop *loop, const char *host, const char *service,
                                int32_t family, int32_t socktype, int32_t protocol,

@@ -15,6 +15,7 @@ local errors = require'socket2.errors'
 local C, S2 = osx.C, shim.lib
 local bor = bit.bor
 local AF, SOCK = osx.AF, osx.SOCK
+local EAGAIN, EWOULDBLOCK, EINTR = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR
 local MSG_NOSIGNAL = osx.MSG_NOSIGNAL
 local errno = osx.errno
 local clock = osx.clock
@@ -25,7 +26,6 @@ local io = require(bit.band(shim.caps, S2.S2_CAP_COMPLETION) ~= 0
   and 'socket2.io_proactor' or 'socket2.io_reactor')
 
 local LEN_MAX = 0x7fffffff
-local PTR_SIZE = sizeof'void*'
 
 local M = {}
 
@@ -48,7 +48,7 @@ local function new(mt, fd, family, stype, protocol)
     _closed = false,
     _rrec = {}, _wrec = {}, -- wait records of the two directions (see sched)
     _timeout = nil,
-    _sa = sa_ct(), -- scratch for numeric addresses
+    _sa = false, -- scratch for numeric addresses (addr.resolve makes it on first use)
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
   io.init(s)
@@ -131,6 +131,32 @@ local function check_expires(expires, fname, argn)
   end
 end
 
+-- The size of a cdata buffer, or nil for a pointer (unknown). ffi.sizeof()
+-- of a variable-length array (ffi.new('uint8_t[?]', n)) is not compiled by
+-- LuaJIT: it aborted the trace of every recv/send that was given one. The
+-- sizes of arrays seen before are kept (by object, weakly): the lookup
+-- compiles, and only a never-seen array takes the slow path once. Whether a
+-- ctype is a pointer is decided by its type (an 8-byte array is no pointer)
+-- and cached by ctype id.
+local buf_sizes = setmetatable({}, {__mode = 'k'})
+local is_ptr_ctype = {}
+local function buf_size(buf)
+  local size = buf_sizes[buf]
+  if size then return size end
+  local ct = ffi.typeof(buf)
+  local id = tonumber(ct)
+  local isptr = is_ptr_ctype[id]
+  if isptr == nil then
+    local name = tostring(ct)
+    isptr = name:find'%*>$' ~= nil or name:find'&>$' ~= nil
+    is_ptr_ctype[id] = isptr
+  end
+  if isptr then return nil end -- a pointer: not kept (often temporary)
+  size = sizeof(buf)
+  buf_sizes[buf] = size
+  return size
+end
+
 -- buffer + length for reading into: cdata and a length that fits it
 local function check_rbuf(buf, len, fname)
   if type(buf) ~= 'cdata' then
@@ -139,8 +165,8 @@ local function check_rbuf(buf, len, fname)
   if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
     errors.arg(fname, 2, 'length must be a non-negative integer')
   end
-  local size = sizeof(buf)
-  if size and size ~= PTR_SIZE and len > size then
+  local size = buf_size(buf)
+  if size and len > size then
     errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
   end
   if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
@@ -159,8 +185,8 @@ local function check_wbuf(buf, len, fname)
     if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
       errors.arg(fname, 2, 'length must be a non-negative integer')
     end
-    local size = sizeof(buf)
-    if size and size ~= PTR_SIZE and len > size then
+    local size = buf_size(buf)
+    if size and len > size then
       errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
     end
     if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
@@ -205,7 +231,12 @@ end
 
 -- common methods ---------------------------------------------------------------
 
-function common:type() return addr.type_name[self._type] end
+local unix_type_name = {[SOCK.stream] = 'stream', [SOCK.dgram] = 'dgram', [SOCK.seqpacket] = 'seqpacket'}
+local function type_name(self, stype)
+  if self._family == AF.unix then return unix_type_name[stype] end
+  return addr.type_name[stype]
+end
+function common:type() return type_name(self, self._type) end
 function common:family() return addr.family_name[self._family] end
 function common:protocol() return addr.proto_name[self._protocol] or self._protocol end
 function common:closed() return self._closed end
@@ -215,6 +246,7 @@ function common:kind() return getmetatable(self).kind end
 function common:close()
   if self._closed then return true end
   self._closed = true
+  if self._unlink_path then os.remove(self._unlink_path) end
   io.close(self, false)
   if osx.closesocket(self.fd) ~= 0 then return errors.os(errno()) end
   return true
@@ -291,7 +323,7 @@ function common:getopt(name)
     if optval[0] == 0 then return nil end
     local _, msg, code = errors.os(optval[0])
     return msg, code
-  elseif kind == 'type' then return addr.type_name[optval[0]] or optval[0] end
+  elseif kind == 'type' then return type_name(self, optval[0]) or optval[0] end
 end
 
 function common:setopt(name, v)
@@ -340,40 +372,62 @@ function common:wait(dir, timeout)
   return io.wait(self, dir, timeout and clock() + timeout or false)
 end
 
+-- setblocking(false): calls that would wait return nil, 'would block',
+-- 'EAGAIN' at once instead (for callers that run their own readiness
+-- loop with s:wait()); setblocking(true) restores waiting.
+function common:setblocking(on)
+  check_open(self, 'setblocking')
+  if type(on) ~= 'boolean' then errors.arg('setblocking', 1, 'boolean expected') end
+  self._nonblocking = not on
+  return true
+end
+function common:getblocking() return not self._nonblocking end
+
 -- receiving and sending --------------------------------------------------------
 
--- recv on a connected socket: n (0 at EOF), or nil, err, code.
+-- recv/send on a connected socket, arguments checked: n (0 at EOF), or
+-- nil, err, code.
+local function recv_checked(self, buf, len, expires, fl, fname)
+  busy(self._rrec, fname, 'reading')
+  return io.recv(self, buf, len, fl, expires)
+end
+
 local function recv(self, buf, len, expires, flags, fname)
   check_self(self, fname)
   check_rbuf(buf, len, fname)
   check_expires(expires, fname, 3)
-  local fl = msgflags(flags, fname, 4)
-  busy(self._rrec, fname, 'reading')
-  return io.recv(self, buf, len, fl, expires)
+  return recv_checked(self, buf, len, expires, msgflags(flags, fname, 4), fname)
+end
+
+local function send_checked(self, buf, len, expires, fl, fname)
+  busy(self._wrec, fname, 'writing')
+  return io.send(self, buf, len, fl, expires)
 end
 
 local function send(self, buf, len, expires, flags, fname)
   check_self(self, fname)
   len = check_wbuf(buf, len, fname)
   check_expires(expires, fname, 3)
-  local fl = bor(msgflags(flags, fname, 4), MSG_NOSIGNAL)
-  busy(self._wrec, fname, 'writing')
-  return io.send(self, buf, len, fl, expires)
+  return send_checked(self, buf, len, expires, bor(msgflags(flags, fname, 4), MSG_NOSIGNAL), fname)
 end
 
 function stream:recv(buf, len, expires, flags) return recv(self, buf, len, expires, flags, 'recv') end
 function stream:send(buf, len, expires, flags) return send(self, buf, len, expires, flags, 'send') end
 
--- Sends all len bytes: len, or nil, err, code, bytes_sent.
+-- Sends all len bytes: len, or nil, err, code, bytes_sent. The first send
+-- takes the caller's buffer as it is; only a partial send makes a pointer.
 function stream:sendall(buf, len, expires)
   check_self(self, 'sendall')
   len = check_wbuf(buf, len, 'sendall')
   check_expires(expires, 'sendall', 3)
   expires = deadline(self, expires)
+  local n, err, code = send_checked(self, buf, len, expires, MSG_NOSIGNAL, 'sendall')
+  if not n then return nil, err, code, 0 end
+  if n == len then return len end
   local p = type(buf) == 'string' and ffi.cast('const char*', buf) or ffi.cast('const uint8_t*', buf)
-  local sent = 0
+  local sent = n
   while sent < len do
-    local n, err, code = send(self, p + sent, len - sent, expires, nil, 'sendall')
+    n, err, code = send_checked(self, p + sent, len - sent, expires, MSG_NOSIGNAL, 'sendall')
     if not n then return nil, err, code, sent end
     sent = sent + n
   end
@@ -390,7 +444,7 @@ function stream:recvall(buf, len, expires)
   local p = ffi.cast('uint8_t*', buf)
   local got = 0
   while got < len do
-    local n, err, code = recv(self, p + got, len - got, expires, nil, 'recvall')
+    local n, err, code = recv_checked(self, p + got, len - got, expires, 0, 'recvall')
     if not n then return nil, err, code, got end
     if n == 0 then return nil, 'closed', 'EOF', got end
     got = got + n
@@ -447,6 +501,35 @@ local function bind_and_mark(self, host, port)
 end
 stream.bind = bind_and_mark
 
+-- The local address of an accepted connection is the listener's own when
+-- that is not a wildcard (0.0.0.0, ::): a copy of it then saves a
+-- getsockname() per connection.
+local AF_INET, AF_INET6 = AF.inet, AF.inet6
+local in4_ptr, in6_ptr = ffi.typeof'struct sockaddr_in*', ffi.typeof'struct sockaddr_in6*'
+local function is_wildcard(sa)
+  local f = osx.sa_family(sa)
+  if f == AF_INET then
+    local a = ffi.cast(in4_ptr, sa).sin_addr
+    return a[0] == 0 and a[1] == 0 and a[2] == 0 and a[3] == 0
+  elseif f == AF_INET6 then
+    local a = ffi.cast(in6_ptr, sa).sin6_addr
+    for i = 0, 15 do if a[i] ~= 0 then return false end end
+    return true
+  end
+  return false -- unix: an accepted socket's name is the listener's path
+end
+
+local function accepted_local(self, c)
+  local lsa = self._lsa
+  if lsa == nil then
+    local sa = self:getsockname()
+    lsa = sa and not is_wildcard(sa) and sa or false
+    self._lsa = lsa
+  end
+  if lsa then return lsa:copy() end
+  return c:getsockname()
+end
+
 -- accept([expires]) -> client, remote sa, local sa
 function stream:accept(expires)
   check_self(self, 'accept')
@@ -456,7 +539,7 @@ function stream:accept(expires)
   local cfd, err, code = io.accept(self, remote, expires)
   if not cfd then return nil, err, code end
   local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
-  return c, remote, c:getsockname()
+  return c, remote, accepted_local(self, c)
 end
 
 -- datagrams ------------------------------------------------------------------
@@ -482,21 +565,25 @@ dgram.sendto = dgram.send
 
 -- recvfrom(buf, len, sa, [expires], [flags]) -> n; fills the caller's sa
 -- with the sender's address (no allocation).
-function dgram:recvfrom(buf, len, from, expires, flags)
-  check_self(self, 'recvfrom')
-  check_rbuf(buf, len, 'recvfrom')
-  if from ~= nil and not addr.is_sa(from) then errors.arg('recvfrom', 3, 'sockaddr expected') end
-  check_expires(expires, 'recvfrom', 4)
-  local fl = msgflags(flags, 'recvfrom', 5)
-  busy(self._rrec, 'recvfrom', 'reading')
+local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
+  check_self(self, fname)
+  check_rbuf(buf, len, fname)
+  if from ~= nil and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
+  check_expires(expires, fname, 3 + argx)
+  local fl = msgflags(flags, fname, 4 + argx)
+  busy(self._rrec, fname, 'reading')
   return io.recvfrom(self, buf, len, fl, from, expires)
 end
 
 -- recv(buf, len, [expires], [flags]) -> n, sender sa (a new sa per call;
 -- recvfrom() fills one of yours instead).
+function dgram:recvfrom(buf, len, from, expires, flags)
+  return recvfrom(self, buf, len, from, expires, flags, 'recvfrom', 1)
+end
+
 function dgram:recv(buf, len, expires, flags)
   local from = sa_ct()
-  local n, err, code = dgram.recvfrom(self, buf, len, from, expires, flags)
+  local n, err, code = recvfrom(self, buf, len, from, expires, flags, 'recv', 0)
   if not n then return nil, err, code end
   return n, from
 end
@@ -519,6 +606,133 @@ end
 
 dgram.bind = common.bind
 
+-- unix sockets: a socket file left behind by a dead server is "stale": a
+-- connect to it is refused and open() says ENXIO (it is a socket, not a
+-- file). bind() replaces a stale file, never a live one or a plain file, and
+-- close() removes the file this socket created.
+local function stale_unix_path(path, stype)
+  if osx.unix_path_bound(path) then return false end -- bound, maybe not listening yet
+  local fd = osx.socket(AF.unix, stype, 0)
+  if fd == osx.INVALID_FD then return false end
+  local sa = addr.unix(path)
+  local refused = sa and C.connect(fd, ffi.cast(sa_ptr, sa), sa.len) ~= 0
+    and errors.name(errno()) == 'ECONNREFUSED'
+  osx.closesocket(fd)
+  if not refused then return false end
+  local f = osx.open_read(path)
+  if f >= 0 then osx.close_file(f); return false end
+  return errno() == osx.ENXIO
+end
+
+local function unix_bind(self, path, port)
+  local ok, err, code = common.bind(self, path, port)
+  local file = type(path) == 'string' and path:sub(1, 1) ~= '\0'
+  if not ok and code == 'EADDRINUSE' and file and stale_unix_path(path, self._type) then
+    os.remove(path)
+    ok, err, code = common.bind(self, path, port)
+  end
+  if ok then
+    self._bound = true
+    if file then self._unlink_path = path end
+  end
+  return ok, err, code
+end
+
+-- cancel, atmark, sendfile ------------------------------------------------------
+
+-- Wakes every thread parked on the socket with nil, 'canceled', 'ECANCELED';
+-- unlike close() the socket stays open and usable. Returns how many.
+function common:cancel()
+  check_open(self, 'cancel')
+  return io.cancel(self)
+end
+
+-- Is the read position at the out-of-band mark? (sockatmark)
+function stream:atmark()
+  check_open(self, 'atmark')
+  local r = osx.atmark(self.fd)
+  if r < 0 then return errors.os(errno()) end
+  return r == 1
+end
+
+-- sendfile(path | fd, [offset], [len]): sends a file's bytes (the kernel
+-- copies them); returns the bytes sent, or nil, err, code, sent.
+function stream:sendfile(file, offset, len, expires)
+  check_self(self, 'sendfile')
+  local fd, own = file, false
+  if type(file) == 'string' then
+    if file:find('\0', 1, true) then errors.arg('sendfile', 1, 'path contains a NUL byte') end
+    fd = osx.open_read(file)
+    if fd < 0 then return errors.os(errno()) end
+    own = true
+  elseif type(file) ~= 'number' then
+    errors.arg('sendfile', 1, 'file path or descriptor expected')
+  end
+  offset = offset or 0
+  if type(offset) ~= 'number' or offset < 0 then errors.arg('sendfile', 2, 'offset must be >= 0') end
+  if len ~= nil and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
+  check_expires(expires, 'sendfile', 4)
+  busy(self._wrec, 'sendfile', 'writing')
+  local dl = deadline(self, expires)
+  local offp = ffi.new('int64_t[1]', offset)
+  local sent, r1, r2, r3 = 0, nil, nil, nil
+  while not len or sent < len do
+    local want = len and math.min(len - sent, 0x40000000) or 0x40000000
+    local n = osx.sendfile(self.fd, fd, offp, want)
+    if n > 0 then
+      sent = sent + n
+    elseif n == 0 then
+      break -- end of file
+    else
+      local e = errno()
+      if e == EAGAIN or e == EWOULDBLOCK then
+        local ok, err, code = io.wait(self, 'w', dl or false, true)
+        if not ok then r1, r2, r3 = nil, err, code; break end
+      elseif e ~= EINTR then
+        r1, r2, r3 = errors.os(e)
+        break
+      end
+    end
+  end
+  if own then osx.close_file(fd) end
+  if r2 then return r1, r2, r3, sent end
+  return sent
+end
+
+-- shortcuts -------------------------------------------------------------------
+
+-- socket.connect(host, port, [expires]): a tcp socket connected to the first
+-- address of host that answers, IPv4 or IPv6 (the family comes from the
+-- address), or nil, err, code.
+function M.connect(host, port, expires)
+  check_expires(expires, 'connect', 3)
+  local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
+  if not ai then return nil, err, code end
+  for a in ai:addrs() do
+    local s
+    s, err, code = create(tcp_mt, 'connect', a.ai_family, SOCK.stream, 0)
+    if s then
+      local ok
+      ok, err, code = connect(s, a:sockaddr(), nil, expires, 'connect')
+      if ok then return s end
+      s:close()
+    end
+  end
+  return nil, err, code
+end
+
+-- socket.listen(host, port, [backlog]): a listening tcp socket.
+function M.listen(host, port, backlog)
+  local fam = AF.inet
+  if type(host) == 'string' and host:find(':', 1, true) then fam = AF.inet6 end
+  local s, err, code = create(tcp_mt, 'listen', fam, SOCK.stream, 0)
+  if not s then return nil, err, code end
+  local ok
+  ok, err, code = s:listen(host, port, backlog)
+  if not ok then s:close(); return nil, err, code end
+  return s
+end
+
 -- metatables -------------------------------------------------------------------
 
 local function class(kind, ...)
@@ -532,8 +746,8 @@ end
 tcp_mt = class('tcp', stream)
 udp_mt = class('udp', dgram)
 raw_mt = class('raw', dgram)
-unix_stream_mt = class('unix', stream)
-unix_dgram_mt = class('unix', dgram)
+unix_stream_mt = class('unix', stream, {bind = unix_bind})
+unix_dgram_mt = class('unix', dgram, {bind = unix_bind})
 
 M.methods = {tcp = tcp_mt.methods, udp = udp_mt.methods, raw = raw_mt.methods,
              unix_stream = unix_stream_mt.methods, unix_dgram = unix_dgram_mt.methods}

@@ -1,7 +1,9 @@
--- socket2/stream.lua: a buffered reader (and a writer) on a stream socket:
--- readline, read(n), readuntil(delim), readany(max). What was received
--- stays in the buffer when a call times out or the peer closes, so nothing
--- is lost: the next call (or st:buffered()) gets it.
+-- socket2/stream.lua: a buffered reader and writer on a stream socket:
+-- readline, read(n), readuntil(delim), readany(max); write(...) and flush().
+-- What was received stays in the buffer when a call times out or the peer
+-- closes, so nothing is lost: the next call (or st:buffered()) gets it.
+-- Written data is kept until flush(), until more than wbufsize bytes wait,
+-- or until the next read (so a request/response exchange never deadlocks).
 local ffi = require'ffi'
 local errors = require'socket2.errors'
 
@@ -23,7 +25,24 @@ function M.new(sock, size)
   end
   size = size or DEFAULT_SIZE
   return setmetatable({socket = sock, buf = ffi.new('uint8_t[?]', size), size = size,
-    rpos = 0, wpos = 0, eof = false, expires = nil}, st)
+    rpos = 0, wpos = 0, eof = false, expires = nil,
+    wbuf = {}, wn = 0, wbytes = 0, wbufsize = size}, st)
+end
+
+-- Sends everything written so far: true, or nil, err, code, with what was
+-- not sent kept for the next flush.
+function st:flush(expires)
+  if self.wn == 0 then return true end
+  local data = self.wn == 1 and self.wbuf[1] or table.concat(self.wbuf, '', 1, self.wn)
+  for i = 1, self.wn do self.wbuf[i] = nil end
+  self.wn, self.wbytes = 0, 0
+  local ok, err, code, sent = self.socket:sendall(data, nil, expires or self.expires)
+  if not ok then
+    self.wbuf[1], self.wn = data:sub((sent or 0) + 1), 1
+    self.wbytes = #self.wbuf[1]
+    return nil, err, code
+  end
+  return true
 end
 
 -- Makes room for at least n more bytes after wpos.
@@ -46,6 +65,10 @@ end
 -- One recv into the buffer: true, or nil, err, code (EOF: 'closed','EOF').
 local function fill(self, expires)
   if self.eof then return nil, 'closed', 'EOF' end
+  if self.wn > 0 then
+    local ok, err, code = self:flush(expires)
+    if not ok then return nil, err, code end
+  end
   reserve(self, 4096)
   local n, err, code = self.socket:recv(self.buf + self.wpos, self.size - self.wpos, expires or self.expires)
   if not n then return nil, err, code end
@@ -75,15 +98,17 @@ function st:readline(keep_eol, maxlen, expires)
     local avail = self.wpos - self.rpos
     local p = C.memchr(self.buf + self.rpos + scanned, 10, avail - scanned)
     if p ~= nil then
-      local n = ffi.cast('uint8_t*', p) - (self.buf + self.rpos)
-      n = tonumber(n)
-      if n + 1 > maxlen + 1 then return nil, 'line too long', 'EMSGSIZE' end
-      if keep_eol then return take(self, n + 1) end
+      local n = tonumber(ffi.cast('uint8_t*', p) - (self.buf + self.rpos))
       local cut = (n > 0 and self.buf[self.rpos + n - 1] == 13) and 1 or 0
+      if n - cut > maxlen then return nil, 'line too long', 'EMSGSIZE' end
+      if keep_eol then return take(self, n + 1) end
       return take(self, n - cut, 1 + cut)
     end
     scanned = avail
-    if avail > maxlen then return nil, 'line too long', 'EMSGSIZE' end
+    -- no newline yet: too long already, unless the extra byte is a '\r'
+    if avail > maxlen and not (avail == maxlen + 1 and self.buf[self.rpos + maxlen] == 13) then
+      return nil, 'line too long', 'EMSGSIZE'
+    end
     local ok, err, code = fill(self, expires)
     if not ok then return nil, err, code end
   end
@@ -132,19 +157,32 @@ function st:readany(max, expires)
   return take(self, n)
 end
 
--- write(s, ...) sends every argument fully (strings or numbers).
+-- write(s, ...) buffers every argument (strings or numbers); more than
+-- wbufsize bytes waiting are sent at once.
 function st:write(...)
   for i = 1, select('#', ...) do
     local v = select(i, ...)
     if type(v) == 'number' then v = tostring(v) end
-    if type(v) ~= 'string' then errors.arg('write', i, 'string expected') end
-    local ok, err, code = self.socket:sendall(v, nil, self.expires)
-    if not ok then return nil, err, code end
+    if type(v) ~= 'string' then errors.arg('write', i, 'string expected, got ' .. type(v)) end
+    self.wn = self.wn + 1
+    self.wbuf[self.wn] = v
+    self.wbytes = self.wbytes + #v
   end
+  if self.wbytes >= self.wbufsize then return self:flush() end
   return true
 end
 
+-- Bytes written but not yet sent.
+function st:nwritten() return self.wbytes end
+
 function st:settimeout(t) self.socket:settimeout(t) return true end
-function st:close() return self.socket:close() end
+-- Flushes what was written, then closes the socket.
+function st:close()
+  local ok, err, code = true, nil, nil
+  if self.wn > 0 and not self.socket:closed() then ok, err, code = self:flush() end
+  self.socket:close()
+  if not ok then return nil, err, code end
+  return true
+end
 
 return M

@@ -46,8 +46,12 @@ int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_
                 char *serv, socklen_t servlen, int flags);
 const char *inet_ntop(int af, const void *src, char *dst, socklen_t size);
 int inet_pton(int af, const char *src, void *dst);
+unsigned int if_nametoindex(const char *name);
 int clock_gettime(int clk, struct timespec *ts);
 int unlink(const char *path);
+int sockatmark(int fd);
+int open(const char *path, int flags, ...);
+intptr_t sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
 struct pollfd { int fd; short events; short revents; };
 int poll(struct pollfd *fds, unsigned long nfds, int timeout);
 ]]
@@ -61,11 +65,12 @@ M.SOCK_CLOEXEC = 0x80000
 M.IPPROTO = {ip = 0, icmp = 1, igmp = 2, tcp = 6, udp = 17, ipv6 = 41, icmpv6 = 58, raw = 255}
 M.AI = {passive = 0x1, canonname = 0x2, numerichost = 0x4, v4mapped = 0x8, all = 0x10,
         addrconfig = 0x20, numericserv = 0x400}
-M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, waitall = 0x100, dontwait = 0x40}
+M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, eor = 0x80, waitall = 0x100, dontwait = 0x40}
 M.MSG_NOSIGNAL = 0x4000 -- added to every send: a closed peer is EPIPE, not SIGPIPE
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 1, 2, 8
 M.SUN_PATH_MAX = 108
+M.if_nametoindex = C.if_nametoindex
 M.ABSTRACT_UNIX = true -- '\0name' paths live in the abstract namespace
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 1, 6, 0, 41
@@ -73,6 +78,7 @@ local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 1, 6, 0, 41
 M.SOCKOPT = {
   acceptconn = {SOL_SOCKET, 30, 'bool', ro = true},
   broadcast  = {SOL_SOCKET, 6, 'bool'},
+  debug      = {SOL_SOCKET, 1, 'bool'},
   dontroute  = {SOL_SOCKET, 5, 'bool'},
   error      = {SOL_SOCKET, 4, 'error', ro = true},
   keepalive  = {SOL_SOCKET, 9, 'bool'},
@@ -134,14 +140,39 @@ M.SOMAXCONN = 4096
 
 -- Is fd readable ('r') or writable ('w') right now? (poll with timeout 0)
 local pfd = ffi.new'struct pollfd'
-local POLLIN, POLLOUT, POLLERR, POLLHUP = 1, 4, 8, 16
+local POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = 1, 2, 4, 8, 16
 function M.ready_now(fd, dir)
   pfd.fd = fd
-  pfd.events = dir == 'r' and POLLIN or POLLOUT
+  pfd.events = dir == 'r' and POLLIN + POLLPRI or POLLOUT
   pfd.revents = 0
   if C.poll(pfd, 1, 0) <= 0 then return false end
   return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
+
+M.atmark = C.sockatmark
+
+-- sendfile: bytes sent (>= 0) or -1 (see errno()); advances offp[0].
+function M.sendfile(out_fd, in_fd, offp, count)
+  return tonumber(C.sendfile(out_fd, in_fd, offp, count))
+end
+
+local O_RDONLY, O_CLOEXEC = 0, 0x80000
+function M.open_read(path) return C.open(path, O_RDONLY + O_CLOEXEC) end
+M.close_file = C.close
+
+-- Is a unix socket in this system bound to path? (/proc/net/unix lists
+-- every bound unix socket; a stale socket file is not among them.)
+function M.unix_path_bound(path)
+  local f = io.open('/proc/net/unix', 'r')
+  if not f then return false end
+  local suffix = ' ' .. path
+  for line in f:lines() do
+    if line:sub(-#suffix) == suffix then f:close(); return true end
+  end
+  f:close()
+  return false
+end
+M.ENXIO = 6
 
 local FIONREAD = 0x541B
 local nread_out = ffi.new'int[1]'
