@@ -98,25 +98,58 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       for round = 1, 20 do
         local buf = ffi.new'uint8_t[8]'
         local got
-        -- the receive times out at once, and in the same turn of the loop
-        -- the peer sends: the data is either returned or left for the next call
+        -- in one turn of the loop, first the peer sends (a plain send(2)),
+        -- then the receive's deadline passes: on a completion backend the
+        -- receive has completed in the kernel but its completion is not
+        -- harvested yet. Either the data is returned, or it stays for the
+        -- next call and the buffer is never written afterwards.
+        local msg = 'r' .. round % 10
         local t0 = socket.clock()
+        socket.newthread(function()
+          socket.sleep_until(t0 - 1)
+          assert(ffi.C.send(c:fileno(), msg, 2, require'socket2.os'.MSG_NOSIGNAL) == 2)
+        end)
         socket.newthread(function() got = {s:recv(buf, 8, t0)} end)
-        socket.newthread(function() socket.sleep_until(t0); assert(c:send('r' .. round % 10)) end)
         poll_until(function() return got end, 'the receive')
         if got[1] == nil then
           assert.same({nil, 'timeout', 'ETIMEDOUT'}, got)
           ffi.fill(buf, 8, 0xAA)
           local again = ffi.new'uint8_t[8]'
           assert.equal(2, s:recv(again, 8))
-          assert.equal('r' .. round % 10, ffi.string(again, 2))
+          assert.equal(msg, ffi.string(again, 2))
           for i = 0, 7 do assert.equal(0xAA, buf[i]) end
         else
           assert.equal(2, got[1])
-          assert.equal('r' .. round % 10, ffi.string(buf, 2))
+          assert.equal(msg, ffi.string(buf, 2))
         end
       end
       c:close(); s:close()
+    end)
+
+    it('closing a listener whose accept has just completed leaks no descriptor', function()
+      local lfs = require'lfs'
+      local function nfds()
+        local n = 0
+        for _ in lfs.dir('/proc/self/fd') do n = n + 1 end
+        return n
+      end
+      local C, osx = ffi.C, require'socket2.os'
+      for _ = 1, 5 do
+        local l, port = H.listener()
+        local before = nfds()
+        local got
+        socket.newthread(function() got = {l:accept()} end)
+        -- a plain blocking connect: the kernel completes the handshake (and,
+        -- on a completion backend, the pending accept) before the loop runs
+        local fd = C.socket(osx.AF.inet, osx.SOCK.stream, 0)
+        local sa = socket.sockaddr('127.0.0.1', port)
+        assert.equal(0, C.connect(fd, ffi.cast('struct sockaddr*', sa), sa.len))
+        l:close()
+        poll_until(function() return got end, 'the accept')
+        assert.same({nil, 'closed', 'ECANCELED'}, {got[1], got[2], got[3]})
+        C.close(fd)
+        assert.equal(before - 1, nfds()) -- the listener's own descriptor went
+      end
     end)
 
     it('close wakes a thread parked in recv with nil, closed', function()
