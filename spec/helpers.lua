@@ -13,14 +13,21 @@ end
 
 local H = {}
 
+-- Is a closed socket still waiting for the end of an op? (completion backends)
+local function closing()
+  for _, o in ipairs(require'socket2.sched'.objects()) do
+    if o._closed and (o._npending or 0) > 0 then return true end
+  end
+  return false
+end
+
 -- Every spec file's outer describe calls after_each(H.no_leaks): the test
 -- that leaked fails, and what it left is cleaned so the next starts clean.
 function H.no_leaks()
   -- a completion backend frees a closed socket's slot only once the kernel
-  -- has handed back its buffers: let those completions in first
-  local pio = package.loaded['socket2.io_proactor']
+  -- has ended its ops (cancelled by close): let those ends in first
   local guard = socket.clock() + 10
-  while pio and pio.closing > 0 and socket.clock() < guard do socket.poll(0.1) end
+  while closing() and socket.clock() < guard do socket.poll(0.1) end
   local msg = leaks()
   if msg then
     for _, o in ipairs(require'socket2.sched'.objects()) do

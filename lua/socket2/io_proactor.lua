@@ -1,19 +1,29 @@
--- socket2/io_proactor.lua: socket I/O on a completion backend (IOCP; the
--- same path suits io_uring). Each call submits the operation with the
--- caller's buffer and parks until its completion (S2_DONE) carries the
--- result. The buffer (and the address room) stay referenced from the
--- direction's wait record until the completion has arrived, so the kernel
--- never writes memory the caller has got back:
---   * a deadline cancels the operation and waits for the cancel's
---     completion; if the operation won the race, its result is returned
---     (received data is never dropped);
---   * close() wakes the parked thread with nil,'closed', which still waits
---     for its completion before returning; the slot is freed once the
---     kernel is done with every operation of the socket.
--- The interface is the one io_reactor.lua has (socket.lua picks one of the
--- two from the shim's caps): init, on_event, close, recv, send, recvfrom,
--- sendto, accept, connect, wait. expires is an absolute clock() deadline,
--- or nil/false for none; flags are MSG_* bits.
+-- socket2/io_proactor.lua: socket I/O on a completion backend (io_uring,
+-- IOCP). Same interface as io_reactor.lua (described there).
+--
+-- A call submits one op with the caller's own buffer and parks until the
+-- op's S2_DONE event: the kernel does the I/O and the event carries the
+-- result. At most one op is pending per socket direction (socket.lua makes a
+-- second reader or writer a misuse error), so the socket's wait record of
+-- that direction is also the op's record: rec.pending, then rec.res.
+--
+-- The rule that makes this safe: a call never returns while its op is
+-- pending, so the kernel never writes a buffer after the call returned.
+--   * deadline: the op is cancelled (S2_OP_CANCEL) and the call keeps waiting
+--     for the op's own end. -S2_ECANCELED then means 'timeout'; a result
+--     that arrived first wins (a timeout racing a completed receive returns
+--     the data, a completed accept its connection).
+--   * s:cancel(): the same, ending with nil, 'canceled', 'ECANCELED'.
+--   * close()/release(): the pending ops are cancelled; each parked thread
+--     returns nil, 'closed' when its op's end arrives (a connection accepted
+--     meanwhile is closed). The slot stays allocated until then, so those
+--     ends still find the socket.
+-- The buffer is also anchored in the record until the end, so it outlives the
+-- op even if its thread never runs again (a misuse error raised meanwhile).
+--
+-- Plain non-blocking syscalls are used where the OS has MSG_DONTWAIT: for a
+-- socket in non-blocking mode (s:setblocking(false)), and, when try_first
+-- is on, as a first attempt before any op is submitted (see try_first).
 local ffi = require'ffi'
 local bit = require'bit'
 local osx = require'socket2.os'
@@ -22,234 +32,289 @@ local sched = require'socket2.sched'
 local errors = require'socket2.errors'
 
 local C, S2 = osx.C, shim.lib
-local band = bit.band
+local band, bor, bnot = bit.band, bit.bor, bit.bnot
 local park, wake = sched.park, sched.wake
-local errno = osx.errno
-local EAGAIN, EWOULDBLOCK = osx.EAGAIN, osx.EWOULDBLOCK
-local sizeof, cast = ffi.sizeof, ffi.cast
+local clock = osx.clock
+local sizeof = ffi.sizeof
+local pcall, error = pcall, error
+local errno, EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.errno, osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR,
+  osx.EINPROGRESS
 
 local READ, WRITE, DONE = S2.S2_READ, S2.S2_WRITE, S2.S2_DONE
-local OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO = S2.S2_OP_RECV, S2.S2_OP_SEND,
-  S2.S2_OP_RECVFROM, S2.S2_OP_SENDTO
-local OP_ACCEPT, OP_CONNECT, OP_POLL, OP_CANCEL = S2.S2_OP_ACCEPT, S2.S2_OP_CONNECT,
-  S2.S2_OP_POLL, S2.S2_OP_CANCEL
-local ECANCELED = -S2.S2_ECANCELED
+local RES_CANCELED, RES_INTR = -S2.S2_ECANCELED, -S2.S2_EINTR
+local OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO = S2.S2_OP_RECV, S2.S2_OP_SEND, S2.S2_OP_RECVFROM, S2.S2_OP_SENDTO
+local OP_ACCEPT, OP_CONNECT, OP_POLL, OP_CANCEL = S2.S2_OP_ACCEPT, S2.S2_OP_CONNECT, S2.S2_OP_POLL, S2.S2_OP_CANCEL
+-- an op always waits: 'dontwait' passed to the kernel would end it with EAGAIN
+local DONTWAIT = osx.MSG.dontwait
+local NOT_DONTWAIT = bnot(DONTWAIT or 0)
 
-local op_ct = ffi.typeof's2_op[1]'
-local len_ct = ffi.typeof'uint32_t[1]'
-local u64 = ffi.typeof'uint64_t'
-local cancel_op = op_ct()
+-- s2_op as Lua fills it: the same layout, with the pointer fields typed as
+-- pointers, so a buffer (cdata or string) is stored without a cast or a box.
+ffi.cdef[[
+typedef struct s2_op_lua {
+    uint32_t op, flags, id, gen;
+    int64_t  fd;
+    const void *buf;
+    const void *addr;
+    uint32_t *addrlenp;
+    uint32_t len, addrlen;
+    int32_t  result;
+    uint32_t aux;
+} s2_op_lua;
+]]
+assert(sizeof's2_op_lua' == sizeof's2_op' and ffi.offsetof('s2_op_lua', 'len') == ffi.offsetof('s2_op', 'len'),
+  'socket2: the proactor path needs 64-bit pointers')
+local opbuf = ffi.new's2_op_lua[1]'
+local op, opp = opbuf[0], ffi.cast('s2_op*', opbuf) -- neither keeps opbuf alive: M does
+local alen_ct = ffi.typeof'uint32_t[1]'
+local sa_ptr = ffi.typeof'struct sockaddr*'
+local lenp = ffi.new'socklen_t[1]'
 
--- the address of a buffer, string, struct or array, as s2_op carries it
-local function addr_of(x) return cast(u64, cast('uintptr_t', cast('const void*', x))) end
+local M = {name = 'proactor', _opbuf = opbuf}
 
-local M = {name = 'proactor'}
-
--- closed sockets whose slot waits for the kernel to hand back their buffers
--- (tests drive the loop until this is 0 before checking for leaks)
-M.closing = 0
+-- Try the plain non-blocking syscall before submitting a receive / a send
+-- (an OS without MSG_DONTWAIT cannot). Off: on io_uring, bench/proactor_try.lua
+-- measured try_send 20% cheaper for ping-pong but 4x dearer for bulk
+-- transfer, try_recv no gain, and bench/run.sh no gain for RESP or HTTP.
+M.try_recv, M.try_send = false, false
 
 function M.init(s)
-  -- per direction: an s2_op and an address-length cell, made once
-  s._rrec.op, s._rrec.lenp = op_ct(), len_ct()
-  s._wrec.op, s._wrec.lenp = op_ct(), len_ct()
+  s._npending = 0
+  s._alen = false -- uint32_t[1] the kernel writes an address length into
 end
 
--- A completion for s's slot: the op of that direction is done.
+-- ops -------------------------------------------------------------------------
+
+-- Submits one op for s; 0 or -S2_E*. Raises park()'s misuse error first
+-- when the caller could not wait for the op.
+local check_park = sched.check_park
+local function submit(s, rec, code, fl, buf, len, addr, addrlen, alenp)
+  check_park()
+  op.op, op.flags, op.id, op.gen, op.fd = code, fl, s.id, s.gen, s.fd
+  op.buf, op.addr, op.addrlenp, op.len, op.addrlen, op.aux = buf, addr, alenp, len, addrlen, 0
+  S2.s2_submit(sched.loop(), opp, 1)
+  local rc = op.result
+  if rc == 0 then
+    rec.pending = true
+    rec.anchor = buf or addr
+    s._npending = s._npending + 1
+  end
+  return rc
+end
+
+-- Cancels the pending ops of s in directions dirs; 0 or -S2_E*.
+local function cancel(s, dirs)
+  op.op, op.flags, op.id, op.gen, op.fd = OP_CANCEL, dirs, s.id, s.gen, s.fd
+  op.buf, op.addr, op.addrlenp, op.len, op.addrlen, op.aux = nil, nil, nil, 0, 0, 0
+  S2.s2_submit(sched.loop(), opp, 1)
+  return op.result
+end
+
 function M.on_event(s, flags, result)
   if band(flags, DONE) == 0 then return end
   local rec = band(flags, READ) ~= 0 and s._rrec or s._wrec
-  rec.iopending, rec.iodone, rec.iores = false, true, result
-  rec.anchor, rec.anchor2 = nil, nil -- the kernel is done with the memory
+  if not rec.pending then return end
+  rec.pending, rec.res, rec.anchor = false, result, nil
+  s._npending = s._npending - 1
+  if s._closed and s._npending == 0 then sched.free_slot(s.id) end
   if rec.thread then wake(rec, true) end
-  if s._closed and not s._rrec.iopending and not s._wrec.iopending and s.id then
-    sched.free_slot(s.id)
-    s.id = nil
-    M.closing = M.closing - 1
-  end
 end
 
--- Close (or release): parked threads get nil,'closed' (each still waits
--- for its op's completion); the slot is freed when nothing is in flight.
-local function cancel(s, dir)
-  local c = cancel_op[0]
-  c.op, c.fd, c.id, c.gen, c.flags = OP_CANCEL, s.fd, s.id, s.gen, dir
-  S2.s2_submit(sched.loop(), cancel_op, 1)
+local function pending_dirs(s)
+  return (s._rrec.pending and READ or 0) + (s._wrec.pending and WRITE or 0)
 end
 
--- s:cancel(): the kernel is asked to end what is in flight before the
--- parked threads are woken (socket.lua wakes them with 'canceled').
-function M.cancel(s)
-  if s._rrec.iopending or s._wrec.iopending then cancel(s, READ + WRITE) end
-end
-
-function M.close(s, keep_fd)
-  local pend = s._rrec.iopending or s._wrec.iopending
-  -- cancelled explicitly, not only by closing the descriptor: Wine does not
-  -- end a pending send when its socket is closed
-  if pend then cancel(s, READ + WRITE) end
-  wake(s._rrec, errors.closed())
-  wake(s._wrec, errors.closed())
-  if not pend then
-    sched.free_slot(s.id)
-    s.id = nil
+function M.close(s)
+  if s._npending > 0 then
+    cancel(s, pending_dirs(s)) -- the parked threads return when their ops end
   else
-    M.closing = M.closing + 1
+    sched.free_slot(s.id)
   end
-  -- else on_event frees the slot when the last completion is in
 end
 
--- Submits rec's op and parks until its completion: the result (>= 0), or
--- nil, err, code.
-local function run(s, rec, dir, expires)
-  -- an op that an error abandoned (below) may still be in the kernel
-  while rec.iopending do park(rec) end
-  local op = rec.op
-  local o = op[0]
-  o.id, o.gen, o.fd = s.id, s.gen, s.fd
-  rec.iodone = false
-  if S2.s2_submit(sched.loop(), op, 1) ~= 1 then
-    rec.anchor, rec.anchor2 = nil, nil
-    return errors.s2(o.result)
+function M.cancel(s)
+  local n = 0
+  for _, rec in ipairs{s._rrec, s._wrec} do
+    if rec.pending and rec.thread then rec.canceled = true; n = n + 1 end
   end
-  rec.iopending = true
-  local pok, ok, err, code = pcall(park, rec, expires or nil)
-  if not pok then
-    -- parking raised (misuse, or another thread's error while blocking):
-    -- the op is cancelled; its completion comes to nobody
-    cancel(s, dir)
-    rec.busy = false
-    error(ok, 0)
-  end
-  if ok == nil then
-    -- deadline, close() or cancel(): cancel the op (close() and cancel()
-    -- did already) and wait for the kernel to hand the buffer back
-    if not rec.iodone then
-      if code == 'ETIMEDOUT' then cancel(s, dir) end
-      while not rec.iodone do park(rec) end
+  if n > 0 then cancel(s, pending_dirs(s)) end
+  return n
+end
+
+local function deadline(s, expires)
+  if expires ~= nil then return expires or nil end
+  local t = s._timeout
+  return t and clock() + t
+end
+
+-- Parks until rec's op has ended, cancelling it at the deadline: its result
+-- (>= 0), or nil, err, code.
+local function await(s, rec, dir, dl, accepting)
+  rec.busy, rec.canceled = true, false
+  local why, why_code, raise -- why the op was cancelled; an error to re-raise
+  local until_t = dl
+  while rec.pending do
+    local ok, r1, r2, r3 = pcall(park, rec, until_t)
+    if rec.pending then -- woken by the deadline (or an error), not by the op's end
+      if not ok then
+        raise = raise or r1
+      elseif not why and r1 == nil then
+        why, why_code = r2 or 'timeout', r3 or 'ETIMEDOUT'
+      end
+      -- now wait for the op's own end; a cancel refused now is tried again soon
+      until_t = cancel(s, dir) ~= 0 and clock() + 0.01 or nil
+      if raise and not sched.can_park() then break end -- cannot wait: the anchor keeps buf
+    elseif not ok then
+      raise = raise or r1
     end
-    if s._closed then return errors.closed() end
-    -- an op that completed before the cancel took stands: data is not lost
-    if rec.iores < 0 and (rec.iores == ECANCELED or code ~= 'ETIMEDOUT') then
-      return nil, err, code
-    end
   end
-  local r = rec.iores
-  if r < 0 then return errors.s2(r) end
-  return r
+  rec.busy = false
+  local res = rec.res
+  if raise then
+    if accepting and not rec.pending and res >= 0 then osx.closesocket(res) end
+    error(raise, 0)
+  end
+  if s._closed then
+    if accepting and res >= 0 then osx.closesocket(res) end
+    return errors.closed()
+  end
+  if res >= 0 then return res end
+  if res == RES_CANCELED or res == RES_INTR then
+    if why then return nil, why, why_code end
+    if rec.canceled then return nil, 'canceled', 'ECANCELED' end
+  end
+  return errors.s2(res)
 end
 
-local function setup(rec, code, flags, buf, len)
-  local o = rec.op[0]
-  o.op, o.flags, o.len = code, flags or 0, len or 0
-  o.buf = buf and addr_of(buf) or 0
-  o.addr, o.addrlen, o.addrlenp, o.aux = 0, 0, 0, 0
-  rec.anchor = buf
-  return o
-end
+-- plain syscalls ----------------------------------------------------------------
 
--- A socket in non-blocking mode (setblocking(false)) never parks: the
--- syscall is made directly, and would-block is an error.
-local function direct(n)
+-- The plain syscall's result when it settles the call, else false (EAGAIN).
+local function settled(n)
   if n >= 0 then return n end
   local e = errno()
-  if e == EAGAIN or e == EWOULDBLOCK then return nil, 'would block', 'EAGAIN' end
+  if e == EAGAIN or e == EWOULDBLOCK or e == EINTR then return false end
   return errors.os(e)
 end
 
-function M.recv(s, buf, len, flags, expires)
-  if s._nonblocking then return direct(C.recv(s.fd, buf, len, flags)) end
-  local rec = s._rrec
-  setup(rec, OP_RECV, flags, buf, len)
-  return run(s, rec, READ, expires)
+local function would_block() return nil, 'would block', 'EAGAIN' end
+
+local function alenp(s)
+  local p = s._alen
+  if not p then p = alen_ct(); s._alen = p end
+  return p
 end
 
-function M.send(s, buf, len, flags, expires)
-  if s._nonblocking then return direct(C.send(s.fd, buf, len, flags)) end
+-- the interface -----------------------------------------------------------------
+
+function M.recv(s, buf, len, fl, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and (M.try_recv or s._nonblocking) then
+    local n, err, code = settled(C.recv(s.fd, buf, len, bor(fl, DONTWAIT)))
+    if n or err then return n, err, code end
+    if s._nonblocking then return would_block() end
+  end
+  local rec = s._rrec
+  local rc = submit(s, rec, OP_RECV, fl, buf, len, nil, 0, nil)
+  if rc < 0 then return errors.s2(rc) end
+  return await(s, rec, READ, deadline(s, expires))
+end
+
+function M.send(s, buf, len, fl, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and (M.try_send or s._nonblocking) then
+    local n, err, code = settled(C.send(s.fd, buf, len, bor(fl, DONTWAIT)))
+    if n or err then return n, err, code end
+    if s._nonblocking then return would_block() end
+  end
   local rec = s._wrec
-  setup(rec, OP_SEND, flags, buf, len)
-  return run(s, rec, WRITE, expires)
+  local rc = submit(s, rec, OP_SEND, fl, buf, len, nil, 0, nil)
+  if rc < 0 then return errors.s2(rc) end
+  return await(s, rec, WRITE, deadline(s, expires))
 end
 
--- from: an s2_sockaddr to fill (from.len set), or nil.
-function M.recvfrom(s, buf, len, flags, from, expires)
+function M.recvfrom(s, buf, len, fl, from, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and s._nonblocking then
+    lenp[0] = from and sizeof(from.ss) or 0
+    local n, err, code = settled(C.recvfrom(s.fd, buf, len, bor(fl, DONTWAIT),
+      from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil))
+    if n and from then from.len = lenp[0] end
+    if n or err then return n, err, code end
+    return would_block()
+  end
   local rec = s._rrec
-  if s._nonblocking then
-    local lp = rec.lenp
-    lp[0] = from and sizeof(from.ss) or 0
-    local n, err, code = direct(C.recvfrom(s.fd, buf, len, flags,
-      from and cast('struct sockaddr*', from) or nil, from and cast('socklen_t*', lp) or nil))
-    if n and from then from.len = lp[0] end
-    return n, err, code
-  end
-  local o = setup(rec, OP_RECVFROM, flags, buf, len)
-  if from then
-    o.addr = addr_of(from)
-    o.addrlen = sizeof(from.ss)
-    o.addrlenp = addr_of(rec.lenp)
-    rec.anchor2 = from
-  end
-  local n, err, code = run(s, rec, READ, expires)
-  if n and from then from.len = rec.lenp[0] end
+  local ap = from and alenp(s)
+  local rc = submit(s, rec, OP_RECVFROM, fl, buf, len, from, from and sizeof(from.ss) or 0, ap)
+  if rc < 0 then return errors.s2(rc) end
+  local n, err, code = await(s, rec, READ, deadline(s, expires))
+  if n and from then from.len = ap[0] end
   return n, err, code
 end
 
-function M.sendto(s, buf, len, flags, sa, salen, expires)
-  if s._nonblocking then return direct(C.sendto(s.fd, buf, len, flags, sa, salen)) end
-  local rec = s._wrec
-  local o = setup(rec, OP_SENDTO, flags, buf, len)
-  o.addr, o.addrlen = addr_of(sa), salen -- copied at submit
-  return run(s, rec, WRITE, expires)
-end
-
--- remote: an s2_sockaddr for the peer's address. Returns the new socket.
-function M.accept(s, remote, expires)
-  local rec = s._rrec
-  if s._nonblocking then
-    local lp = rec.lenp
-    lp[0] = sizeof(remote.ss)
-    local fd = osx.accept(s.fd, cast('struct sockaddr*', remote), cast('socklen_t*', lp))
-    if fd == osx.INVALID_FD then return direct(-1) end
-    remote.len = lp[0]
-    return fd
+function M.sendto(s, buf, len, fl, p, alen, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and s._nonblocking then
+    local n, err, code = settled(C.sendto(s.fd, buf, len, bor(fl, DONTWAIT), p, alen))
+    if n or err then return n, err, code end
+    return would_block()
   end
-  local o = setup(rec, OP_ACCEPT, 0, nil, 0)
-  o.addr = addr_of(remote)
-  o.addrlen = sizeof(remote.ss)
-  o.addrlenp = addr_of(rec.lenp)
-  rec.anchor2 = remote
-  local fd, err, code = run(s, rec, READ, expires)
-  if fd then remote.len = rec.lenp[0] end
-  return fd, err, code
+  local rec = s._wrec
+  local rc = submit(s, rec, OP_SENDTO, fl, buf, len, p, alen, nil)
+  if rc < 0 then return errors.s2(rc) end
+  return await(s, rec, WRITE, deadline(s, expires))
 end
 
-function M.connect(s, sa, salen, expires)
+function M.accept(s, remote, expires)
   if s._nonblocking then
-    if C.connect(s.fd, sa, salen) == 0 then return true end
+    while true do
+      lenp[0] = sizeof(remote.ss)
+      local cfd = osx.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
+      if cfd ~= osx.INVALID_FD then remote.len = lenp[0]; return cfd end
+      local e = errno()
+      if e == EAGAIN or e == EWOULDBLOCK then return would_block() end
+      if e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then return errors.os(e) end
+    end
+  end
+  local rec, ap = s._rrec, alenp(s)
+  local dl = deadline(s, expires)
+  while true do
+    local rc = submit(s, rec, OP_ACCEPT, 0, nil, 0, remote, sizeof(remote.ss), ap)
+    if rc < 0 then return errors.s2(rc) end
+    local fd, err, code = await(s, rec, READ, dl, true)
+    if fd then
+      remote.len = ap[0]
+      return fd
+    end
+    if code ~= 'ECONNABORTED' then return nil, err, code end -- aborted: take the next
+  end
+end
+
+function M.connect(s, p, len, expires)
+  if s._nonblocking then
+    if C.connect(s.fd, p, len) == 0 then return true end
     local e = errno()
-    if e == EAGAIN or e == EWOULDBLOCK or e == osx.EINPROGRESS then
+    if e == EINPROGRESS or e == EAGAIN or e == EWOULDBLOCK or e == EINTR then
       return nil, 'connection in progress', 'EINPROGRESS'
     end
     return errors.os(e)
   end
   local rec = s._wrec
-  local o = setup(rec, OP_CONNECT, 0, nil, 0)
-  o.addr, o.addrlen = addr_of(sa), salen -- copied at submit
-  local r, err, code = run(s, rec, WRITE, expires)
+  local rc = submit(s, rec, OP_CONNECT, 0, nil, 0, p, len, nil)
+  if rc < 0 then return errors.s2(rc) end
+  local r, err, code = await(s, rec, WRITE, deadline(s, expires))
   if not r then return nil, err, code end
   return true
 end
 
--- Readiness, one shot: true once s is readable ('r') or writable ('w').
--- A completion backend cannot wait for write space: 'w' is true at once.
-function M.wait(s, dir, expires)
-  local rec = dir == 'r' and s._rrec or s._wrec
-  setup(rec, OP_POLL, dir == 'r' and READ or WRITE, nil, 0)
-  local r, err, code = run(s, rec, dir == 'r' and READ or WRITE, expires)
-  if not r then
-    if code == 'ECONNRESET' or code == 'ECONNABORTED' then return true end -- readable: recv says why
-    return nil, err, code
-  end
+-- readiness on a completion backend: a one-shot POLL op
+function M.wait(s, dir, expires, eagain)
+  if eagain and s._nonblocking then return would_block() end
+  local d = dir == 'r' and READ or WRITE
+  local rec = d == READ and s._rrec or s._wrec
+  local rc = submit(s, rec, OP_POLL, d, nil, 0, nil, 0, nil)
+  if rc < 0 then return errors.s2(rc) end
+  local r, err, code = await(s, rec, d, deadline(s, expires))
+  if not r then return nil, err, code end
   return true
 end
 

@@ -88,7 +88,9 @@ M.SOCK_CLOEXEC = 0
 M.IPPROTO = {ip = 0, icmp = 1, igmp = 2, tcp = 6, udp = 17, ipv6 = 41, icmpv6 = 58, raw = 255}
 M.AI = {passive = 0x1, canonname = 0x2, numerichost = 0x4, numericserv = 0x8, all = 0x100,
         addrconfig = 0x400, v4mapped = 0x800}
-M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, waitall = 0x8}
+-- dontwait = 0: every socket is non-blocking (FIONBIO), so a plain call never
+-- waits; there is no per-call flag for it
+M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, waitall = 0x8, dontwait = 0}
 M.MSG_NOSIGNAL = 0 -- Windows has no SIGPIPE: a closed peer is an error return
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 2, 8, 4
