@@ -183,8 +183,12 @@ static DWORD WINAPI s2__thread_main(LPVOID p) {
 }
 int s2__thread_start(void (*fn)(void *), void *arg) {
     s2__tstart *t = malloc(sizeof *t);
-    HANDLE h;
+    HANDLE h, self;
     if (!t) return -S2_ENOMEM;
+    /* workers outlive any loop: pin the DLL, so that unloading it (LuaJIT's
+     * lua_close frees ffi.load'ed libraries) never pulls their code away */
+    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                       (LPCWSTR)(void *)s2__thread_main, (HMODULE *)&self);
     t->fn = fn; t->arg = arg;
     h = CreateThread(NULL, 0, s2__thread_main, t, 0, NULL);
     if (!h) { free(t); return -S2_EAGAIN; }
