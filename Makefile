@@ -82,6 +82,10 @@ $(SHIM_URING): shim/io_uring.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p socket2
 	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
 
+build/unload_check: shim/test/unload_check.c
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -o $@ shim/test/unload_check.c -ldl
+
 build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
@@ -102,7 +106,7 @@ build/no_io_uring: shim/test/no_io_uring.c shim/test/refuse_uring.h
 TEST_DEPS = luarocks iproute2 util-linux librust-libc-dev
 test: deps
 	@sh tools/deps.sh $(TEST_DEPS)
-	@$(MAKE) --no-print-directory all build/test_shim kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring
+	@$(MAKE) --no-print-directory all build/test_shim kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring build/unload_check
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
 	@sh tools/run-suite.sh shim-io_uring-c build/test_io_uring
