@@ -29,12 +29,17 @@ KQEMU       = spec/kqemu/kqemu.c
 KQEMU_HDRS  = spec/kqemu/include/sys/event.h
 KQ_SHIM     = socket2/shim_kqueue.so
 
+# io_uring: a second Linux backend built beside the default (epoll) one and
+# picked at run time with SOCKET2_BACKEND=io_uring; needs liburing-dev.
+SHIM_URING  = socket2/shim_io_uring.so
+HAVE_URING  = $(wildcard /usr/include/liburing.h)
+
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
 .PHONY: all deps kqueue test test-c test-lua demo asan lint clean install uninstall bench
 
-all: $(SHIM)
+all: $(SHIM) $(if $(HAVE_URING),$(SHIM_URING))
 
 deps:
 	@sh tools/deps.sh
@@ -67,29 +72,49 @@ build/kqueue_macos.o: shim/kqueue.c $(SHIM_HDRS) $(KQEMU_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -DKQEMU_LAYOUT_MACOS -Ispec/kqemu/include -c -o $@ shim/kqueue.c
 
+$(SHIM_URING): shim/io_uring.c $(SHIM_COMMON) $(SHIM_HDRS)
+	@mkdir -p socket2
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
+
 build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 
-# Every suite prints TAP into build/test/; the last line sums them all.
+build/test_io_uring: shim/test/test_io_uring.c shim/test/refuse_uring.h shim/io_uring.c $(SHIM_COMMON) $(SHIM_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
+
+# runs a command as if the kernel refused io_uring (spec/backend_spec.lua)
+build/no_io_uring: shim/test/no_io_uring.c shim/test/refuse_uring.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -o $@ shim/test/no_io_uring.c
+
+# Every suite prints TAP into build/test/; the last line sums them all. The
+# busted suite runs once per backend that can run here; when the kernel
+# refuses io_uring, its suites report a skip that says why
+# (tools/run-backend.sh).
 TEST_DEPS = luarocks iproute2 util-linux librust-libc-dev
 test: deps
 	@sh tools/deps.sh $(TEST_DEPS)
-	@$(MAKE) --no-print-directory all build/test_shim kqueue
+	@$(MAKE) --no-print-directory all build/test_shim kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
+	@sh tools/run-suite.sh shim-io_uring-c build/test_io_uring
 	@sh tools/run-suite.sh busted-epoll $(BUSTED) -o TAP spec
 	@sh tools/run-suite.sh kqemu-c build/test_kqemu
 	@sh tools/run-suite.sh kqemu-c-macos build/test_kqemu_macos
 	@sh tools/run-suite.sh kqueue-shim-c build/test_kqueue_shim
 	@SOCKET2_BACKEND=kqueue sh tools/run-suite.sh busted-kqueue $(BUSTED) -o TAP spec
+	@sh tools/run-suite.sh busted-io_uring sh tools/run-backend.sh io_uring $(BUSTED) -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
 
-test-c: build/test_shim
+test-c: build/test_shim build/test_io_uring
 	./build/test_shim
+	./build/test_io_uring
 
-test-lua: all
+test-lua: all build/no_io_uring
 	$(BUSTED) spec
+	SOCKET2_BACKEND=io_uring $(BUSTED) spec
 
 demo: deps all
 	$(LUAJIT) examples/demo.lua
@@ -135,6 +160,13 @@ asan: deps
 	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_kqueue.so \
 	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted-kqueue.tap; \
 	  rc=$$?; grep -v '^ok ' build/asan/busted-kqueue.tap; exit $$rc
+	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim_io_uring.so shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_io_uring shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
+	./build/asan/test_io_uring > /dev/null
+	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_BACKEND=io_uring \
+	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_io_uring.so \
+	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted-io_uring.tap; \
+	  rc=$$?; grep -v '^ok ' build/asan/busted-io_uring.tap; exit $$rc
 
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check
@@ -144,6 +176,7 @@ lint: deps
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/socket2 $(DESTDIR)$(LUA_SHAREDIR)/socket2/os
 	install -m 0755 $(SHIM) $(DESTDIR)$(LUA_LIBDIR)/socket2/shim.so
+	$(if $(HAVE_URING),install -m 0755 $(SHIM_URING) $(DESTDIR)$(LUA_LIBDIR)/socket2/shim_io_uring.so)
 	install -m 0644 lua/socket2.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2.lua
 	install -m 0644 lua/socket2/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/
 	install -m 0644 lua/socket2/os/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/os/

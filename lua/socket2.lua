@@ -50,5 +50,8 @@ end
 M.epoll_fd = handle_getter('epoll_fd', {epoll = true})
 M.kqueue_fd = handle_getter('kqueue_fd', {kqueue = true})
 M.iocp = handle_getter('iocp', {iocp = true})
+-- io_uring: rings are per thread; passing another thread's ring fd shares
+-- its kernel workers (IORING_SETUP_ATTACH_WQ), completions stay per ring
+M.io_uring_fd = handle_getter('io_uring_fd', {io_uring = true})
 
 return M

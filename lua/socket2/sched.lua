@@ -181,6 +181,22 @@ function M.is_thread(co)
   return threads[co or co_running()] == true
 end
 
+local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread'
+  .. ' (use socket.newthread)'
+
+-- Could the caller park now? Not from a coroutine that is no socket2 thread
+-- while the loop runs: park() raises an error there.
+function M.can_park()
+  local co = co_running()
+  return not polling or (co ~= nil and threads[co] == true)
+end
+
+-- Raises park()'s error when the caller could not park (for a caller that
+-- must know before it starts something it would have to wait for).
+function M.check_park()
+  if not M.can_park() then error(NOT_A_THREAD, 0) end
+end
+
 function M.current()
   local co = co_running()
   return co and threads[co] and co or nil
@@ -207,7 +223,7 @@ function M.park(rec, expires)
   if polling then
     wake(rec)
     rec.busy = false
-    error('socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread (use socket.newthread)', 0)
+    error(NOT_A_THREAD, 0)
   end
   rec.done = false
   while not rec.done do

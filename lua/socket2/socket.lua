@@ -1,10 +1,9 @@
--- socket2/socket.lua: socket objects (tcp, udp, raw, unix) on the readiness
--- path. Each call tries the non-blocking syscall first and parks only on
--- EAGAIN, until the slot's edge-triggered event arrives. Two rules save
--- syscalls: a socket is registered with the loop only when it first has to
--- wait, and on a stream socket a short read (or write) means the kernel
--- queue is drained (full), so the next call waits for the edge instead of
--- making a syscall that can only return EAGAIN.
+-- socket2/socket.lua: socket objects (tcp, udp, raw, unix): construction,
+-- argument checks, options and addresses. The I/O itself (and all waiting)
+-- is done by one of two modules with the same interface, chosen once from
+-- the shim's caps: io_reactor.lua (epoll, kqueue: try the syscall, park on
+-- EAGAIN until the readiness edge) or io_proactor.lua (IOCP, io_uring: the
+-- kernel does the I/O with the caller's buffer; park until the completion).
 local ffi = require'ffi'
 local bit = require'bit'
 local osx = require'socket2.os'
@@ -14,18 +13,18 @@ local addr = require'socket2.addr'
 local errors = require'socket2.errors'
 
 local C, S2 = osx.C, shim.lib
-local band, bor = bit.band, bit.bor
+local bor = bit.bor
 local AF, SOCK = osx.AF, osx.SOCK
-local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
-local MSG_NOSIGNAL, MSG_OOB = osx.MSG_NOSIGNAL, osx.MSG.oob
+local EAGAIN, EWOULDBLOCK, EINTR = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR
+local MSG_NOSIGNAL = osx.MSG_NOSIGNAL
 local errno = osx.errno
-local park, wake = sched.park, sched.wake
 local clock = osx.clock
 local sizeof = ffi.sizeof
 local type = type
 
-local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
-local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
+local io = require(bit.band(shim.caps, S2.S2_CAP_COMPLETION) ~= 0
+  and 'socket2.io_proactor' or 'socket2.io_reactor')
+
 local LEN_MAX = 0x7fffffff
 
 local M = {}
@@ -46,14 +45,13 @@ local function new(mt, fd, family, stype, protocol)
   local s = setmetatable({
     fd = fd, _family = family, _type = stype, _protocol = protocol,
     _stream = stype == SOCK.stream,
-    _rready = true, _wready = true, -- optimistic: try the syscall first
-    _rhup = false, _err = false,
-    _watched = false, _closed = false,
-    _rrec = {}, _wrec = {},
+    _closed = false,
+    _rrec = {}, _wrec = {}, -- wait records of the two directions (see sched)
     _timeout = nil,
     _sa = false, -- scratch for numeric addresses (addr.resolve makes it on first use)
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
+  io.init(s)
   return s
 end
 
@@ -215,44 +213,14 @@ end
 
 -- waiting --------------------------------------------------------------------
 
-local function watch(self)
-  local rc = sched.submit1(S2.S2_OP_WATCH, self.fd, self.id, self.gen, READ + WRITE)
-  if rc < 0 then return errors.s2(rc) end
-  self._watched = true
-  return true
-end
-
-function common:_on_event(flags, result)
-  if band(flags, RMASK) ~= 0 then
-    self._rready = true
-    if band(flags, HUP) ~= 0 then self._rhup = true end
-    if band(flags, ERROR) ~= 0 then self._err = true end
-    if self._rrec.thread then wake(self._rrec, true) end
-  end
-  if band(flags, WMASK) ~= 0 then
-    self._wready = true
-    if self._wrec.thread then wake(self._wrec, true) end
-  end
-end
+-- sched hands every event for the socket's slot to the I/O module
+common._on_event = io.on_event
 
 -- The deadline of a call: explicit expires, else the socket's timeout.
 local function deadline(self, expires)
   if expires then return expires end
   local t = self._timeout
   return t and clock() + t
-end
-
--- Parks on rec until the socket's next edge (or deadline/close). A socket
--- switched to non-blocking mode never parks: nil, 'would block', 'EAGAIN'.
-local function wait_edge(self, rec, expires, always)
-  if self._nonblocking and not always then return nil, 'would block', 'EAGAIN' end
-  if not self._watched then
-    local ok, err, code = watch(self)
-    if not ok then return nil, err, code end
-  end
-  local ok, err, code = park(rec, expires)
-  if self._closed then return errors.closed() end
-  return ok, err, code
 end
 
 local function busy(rec, fname, what)
@@ -279,9 +247,7 @@ function common:close()
   if self._closed then return true end
   self._closed = true
   if self._unlink_path then os.remove(self._unlink_path) end
-  sched.free_slot(self.id)
-  wake(self._rrec, errors.closed())
-  wake(self._wrec, errors.closed())
+  io.close(self, false)
   if osx.closesocket(self.fd) ~= 0 then return errors.os(errno()) end
   return true
 end
@@ -289,11 +255,8 @@ end
 -- Detach: the socket object closes, the descriptor stays open and is returned.
 function common:release()
   check_open(self, 'release')
-  if self._watched then sched.submit1(S2.S2_OP_UNWATCH, self.fd, self.id, self.gen, 0) end
   self._closed = true
-  sched.free_slot(self.id)
-  wake(self._rrec, errors.closed())
-  wake(self._wrec, errors.closed())
+  io.close(self, true)
   return self.fd
 end
 
@@ -405,20 +368,8 @@ function common:wait(dir, timeout)
   if timeout ~= nil and (type(timeout) ~= 'number' or timeout ~= timeout) then
     errors.arg('wait', 2, 'timeout must be a number of seconds or nil')
   end
-  local rec = dir == 'r' and self._rrec or self._wrec
-  busy(rec, 'wait', dir == 'r' and 'reading' or 'writing')
-  if not self._watched then
-    local ok, err, code = watch(self)
-    if not ok then return nil, err, code end
-  end
-  -- registered first, so an edge after this check is not lost
-  if osx.ready_now(self.fd, dir) then return true end
-  if dir == 'r' then self._rready = false else self._wready = false end
-  rec.busy = true
-  local ok, err, code = wait_edge(self, rec, timeout and clock() + timeout, true)
-  rec.busy = false
-  if not ok then return nil, err, code end
-  return true
+  busy(dir == 'r' and self._rrec or self._wrec, 'wait', dir == 'r' and 'reading' or 'writing')
+  return io.wait(self, dir, timeout and clock() + timeout or false)
 end
 
 -- setblocking(false): calls that would wait return nil, 'would block',
@@ -434,63 +385,11 @@ function common:getblocking() return not self._nonblocking end
 
 -- receiving and sending --------------------------------------------------------
 
--- recv on a connected socket, arguments checked: n (0 at EOF), or nil,
--- err, code. The ready case has no loop, so a caller's trace runs through
--- it (an inner loop makes LuaJIT abort the caller's root trace); waiting
--- and retrying is recv_wait.
-local function recv_wait(self, buf, len, expires, fl)
-  local rec = self._rrec
-  local fd = self.fd
-  local dl = false
-  while true do
-    if self._rready then
-      local n = C.recv(fd, buf, len, fl)
-      if n >= 0 then
-        if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
-          self._rready = false
-        end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      elseif band(fl, MSG_OOB) == 0 then
-        self._rready = false
-      else
-        -- no urgent byte yet: wait for the next edge without forgetting
-        -- that normal data may be waiting
-        if dl == false then dl = deadline(self, expires) end
-        rec.busy = true
-        local ok, err, code = wait_edge(self, rec, dl)
-        rec.busy = false
-        if not ok then return nil, err, code end
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
-end
-
+-- recv/send on a connected socket, arguments checked: n (0 at EOF), or
+-- nil, err, code.
 local function recv_checked(self, buf, len, expires, fl, fname)
   busy(self._rrec, fname, 'reading')
-  if self._rready then
-    local n = C.recv(self.fd, buf, len, fl)
-    if n >= 0 then
-      -- a short stream read drained the queue: wait for the next edge
-      if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
-        self._rready = false
-      end
-      return n
-    end
-    local e = errno()
-    if e == EAGAIN or e == EWOULDBLOCK then self._rready = false
-    elseif e ~= EINTR then return errors.os(e) end
-  end
-  return recv_wait(self, buf, len, expires, fl)
+  return io.recv(self, buf, len, fl, expires)
 end
 
 local function recv(self, buf, len, expires, flags, fname)
@@ -500,47 +399,9 @@ local function recv(self, buf, len, expires, flags, fname)
   return recv_checked(self, buf, len, expires, msgflags(flags, fname, 4), fname)
 end
 
-local function send_wait(self, buf, len, expires, fl)
-  local rec = self._wrec
-  local fd = self.fd
-  local dl = false
-  while true do
-    if self._wready then
-      local n = C.send(fd, buf, len, fl)
-      if n >= 0 then
-        if n < len and self._stream then self._wready = false end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      else
-        self._wready = false
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
-end
-
 local function send_checked(self, buf, len, expires, fl, fname)
   busy(self._wrec, fname, 'writing')
-  if self._wready then
-    local n = C.send(self.fd, buf, len, fl)
-    if n >= 0 then
-      -- a short stream write filled the queue: wait for the next edge
-      if n < len and self._stream then self._wready = false end
-      return n
-    end
-    local e = errno()
-    if e == EAGAIN or e == EWOULDBLOCK then self._wready = false
-    elseif e ~= EINTR then return errors.os(e) end
-  end
-  return send_wait(self, buf, len, expires, fl)
+  return io.send(self, buf, len, fl, expires)
 end
 
 local function send(self, buf, len, expires, flags, fname)
@@ -593,31 +454,6 @@ end
 
 -- connecting -----------------------------------------------------------------
 
-local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
-
-local function connect1(self, p, len, expires)
-  local fd = self.fd
-  if C.connect(fd, p, len) == 0 then return true end
-  local e = errno()
-  if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
-  if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
-  self._wready = false
-  if self._nonblocking then return nil, 'connection in progress', 'EINPROGRESS' end
-  local rec = self._wrec
-  while true do
-    rec.busy = true
-    local ok, err, code = wait_edge(self, rec, expires)
-    rec.busy = false
-    if not ok then return nil, err, code end
-    lenp[0] = sizeof(optval)
-    if C.getsockopt(fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
-    if optval[0] ~= 0 then return errors.os(optval[0]) end
-    -- a stale writable edge from before connect() proves nothing: check
-    if osx.ready_now(fd, 'w') then return true end
-    self._wready = false
-  end
-end
-
 -- connect(host, port, [expires]) or connect(sa | ai, [expires])
 local function connect(self, host, port, expires, fname)
   check_self(self, fname)
@@ -630,7 +466,7 @@ local function connect(self, host, port, expires, fname)
   local dl = deadline(self, expires)
   local target, err, code = addr.resolve(self, host, port, fname, 1, false, dl)
   if not target then return nil, err, code end
-  return addr.each(target, function(p, len) return connect1(self, p, len, dl) end)
+  return addr.each(target, function(p, len) return io.connect(self, p, len, dl or false) end)
 end
 
 function stream:connect(host, port, expires) return connect(self, host, port, expires, 'connect') end
@@ -698,34 +534,12 @@ end
 function stream:accept(expires)
   check_self(self, 'accept')
   check_expires(expires, 'accept', 1)
-  local rec = self._rrec
-  busy(rec, 'accept', 'accepting on')
-  local fd = self.fd
-  local dl = false
-  while true do
-    if self._rready then
-      local remote = sa_ct()
-      lenp[0] = sizeof(remote.ss)
-      local cfd = osx.accept(fd, ffi.cast(sa_ptr, remote), lenp)
-      if cfd ~= osx.INVALID_FD then
-        remote.len = lenp[0]
-        local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
-        return c, remote, accepted_local(self, c)
-      end
-      local e = errno()
-      if e == EAGAIN or e == EWOULDBLOCK then
-        self._rready = false
-      elseif e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then -- aborted: take the next
-        return errors.os(e)
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
+  busy(self._rrec, 'accept', 'accepting on')
+  local remote = sa_ct()
+  local cfd, err, code = io.accept(self, remote, expires)
+  if not cfd then return nil, err, code end
+  local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
+  return c, remote, accepted_local(self, c)
 end
 
 -- datagrams ------------------------------------------------------------------
@@ -741,31 +555,11 @@ function dgram:send(buf, len, host, port, expires, flags)
   end
   check_expires(expires, 'send', 5)
   local fl = bor(msgflags(flags, 'send', 6), MSG_NOSIGNAL)
-  local rec = self._wrec
-  busy(rec, 'send', 'writing')
+  busy(self._wrec, 'send', 'writing')
   local dl = deadline(self, expires)
   local target, err, code = addr.resolve(self, host, port, 'send', 3, false, dl)
   if not target then return nil, err, code end
-  local fd = self.fd
-  return addr.each(target, function(p, alen)
-    while true do
-      if self._wready then
-        local n = C.sendto(fd, buf, len, fl, p, alen)
-        if n >= 0 then return n end
-        local e = errno()
-        if e ~= EAGAIN and e ~= EWOULDBLOCK then
-          if e ~= EINTR then return errors.os(e) end
-        else
-          self._wready = false
-        end
-      else
-        rec.busy = true
-        local ok, err2, code2 = wait_edge(self, rec, dl)
-        rec.busy = false
-        if not ok then return nil, err2, code2 end
-      end
-    end
-  end)
+  return addr.each(target, function(p, alen) return io.sendto(self, buf, len, fl, p, alen, dl or false) end)
 end
 dgram.sendto = dgram.send
 
@@ -777,33 +571,8 @@ local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   if from ~= nil and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
   check_expires(expires, fname, 3 + argx)
   local fl = msgflags(flags, fname, 4 + argx)
-  local rec = self._rrec
-  busy(rec, fname, 'reading')
-  local fd = self.fd
-  local p = from and ffi.cast(sa_ptr, from) or nil
-  local dl = false
-  while true do
-    if self._rready then
-      lenp[0] = from and sizeof(from.ss) or 0
-      local n = C.recvfrom(fd, buf, len, fl, p, from and lenp or nil)
-      if n >= 0 then
-        if from then from.len = lenp[0] end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      else
-        self._rready = false
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
+  busy(self._rrec, fname, 'reading')
+  return io.recvfrom(self, buf, len, fl, from, expires)
 end
 
 -- recv(buf, len, [expires], [flags]) -> n, sender sa (a new sa per call;
@@ -872,13 +641,10 @@ end
 -- cancel, atmark, sendfile ------------------------------------------------------
 
 -- Wakes every thread parked on the socket with nil, 'canceled', 'ECANCELED';
--- unlike close() the socket stays open and usable.
+-- unlike close() the socket stays open and usable. Returns how many.
 function common:cancel()
   check_open(self, 'cancel')
-  local n = 0
-  if wake(self._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
-  if wake(self._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
-  return n
+  return io.cancel(self)
 end
 
 -- Is the read position at the out-of-band mark? (sockatmark)
@@ -906,8 +672,7 @@ function stream:sendfile(file, offset, len, expires)
   if type(offset) ~= 'number' or offset < 0 then errors.arg('sendfile', 2, 'offset must be >= 0') end
   if len ~= nil and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
   check_expires(expires, 'sendfile', 4)
-  local rec = self._wrec
-  busy(rec, 'sendfile', 'writing')
+  busy(self._wrec, 'sendfile', 'writing')
   local dl = deadline(self, expires)
   local offp = ffi.new('int64_t[1]', offset)
   local sent, r1, r2, r3 = 0, nil, nil, nil
@@ -921,9 +686,7 @@ function stream:sendfile(file, offset, len, expires)
     else
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then
-        rec.busy = true
-        local ok, err, code = wait_edge(self, rec, dl)
-        rec.busy = false
+        local ok, err, code = io.wait(self, 'w', dl or false, true)
         if not ok then r1, r2, r3 = nil, err, code; break end
       elseif e ~= EINTR then
         r1, r2, r3 = errors.os(e)
