@@ -19,7 +19,9 @@
  *
  * s2_wakeup writes an eventfd on which a read is always pending; its
  * completion is swallowed and the read re-armed. SQEs are queued by each op
- * and handed to the kernel once per s2_submit batch (s2__backend_flush). */
+ * and handed to the kernel once per s2_submit batch (s2__backend_flush).
+ * s2_open fails with -S2_EPERM / -S2_ENOSYS when the kernel refuses
+ * io_uring or lacks one of its ops (before 5.6): Lua then uses epoll. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -99,6 +101,19 @@ static int32_t s2__arm_wake(s2_loop *l) {
     return 0;
 }
 
+/* Does this kernel have every op the backend uses (5.6 and later)? */
+static int s2__ops_supported(struct io_uring *ring) {
+    static const int ops[] = { IORING_OP_RECV, IORING_OP_SEND, IORING_OP_RECVMSG,
+        IORING_OP_SENDMSG, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_POLL_ADD,
+        IORING_OP_ASYNC_CANCEL, IORING_OP_READ };
+    struct io_uring_probe *pr = io_uring_get_probe_ring(ring);
+    size_t i;
+    int ok = pr != NULL;
+    for (i = 0; ok && i < sizeof ops / sizeof ops[0]; i++) ok = io_uring_opcode_supported(pr, ops[i]);
+    if (pr) io_uring_free_probe(pr);
+    return ok;
+}
+
 S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     struct io_uring_params p;
     int32_t rc;
@@ -117,11 +132,10 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
         p.wq_fd = (uint32_t)handle;
     }
     r = io_uring_queue_init_params(S2_SQ_ENTRIES, &l->ring, &p);
-    if (r == -EINVAL) {       /* a kernel older than 5.19: only the basic flags */
-        uint32_t keep = p.flags & (IORING_SETUP_CQSIZE | IORING_SETUP_ATTACH_WQ);
-        uint32_t wq = p.wq_fd;
+    if (r == -EINVAL) {       /* a kernel older than 5.19: no optional flags */
+        uint32_t keep = p.flags & IORING_SETUP_ATTACH_WQ, wq = p.wq_fd;
         memset(&p, 0, sizeof p);
-        p.flags = keep; p.cq_entries = S2_CQ_ENTRIES; p.wq_fd = wq;
+        p.flags = keep; p.wq_fd = wq;
         r = io_uring_queue_init_params(S2_SQ_ENTRIES, &l->ring, &p);
     }
     if (r < 0) {              /* -ENOSYS, -EPERM: no io_uring here */
@@ -129,6 +143,7 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
         free(l);
         return s2_from_oserror(-r);
     }
+    if (!s2__ops_supported(&l->ring)) { rc = -S2_ENOSYS; goto fail; }  /* too old */
     l->evfd = eventfd(0, EFD_CLOEXEC);  /* blocking: the ring polls it */
     if (l->evfd < 0) { rc = s2_from_oserror(errno); goto fail; }
     if ((rc = s2__arm_wake(l)) < 0) goto fail;

@@ -22,11 +22,11 @@ local function luajit()
 end
 
 -- Runs a Lua chunk in a fresh luajit with env prefix; its output (stdout and
--- stderr together).
+-- stderr together). SOCKET2_SHIM (make asan sets it) would override the choice.
 local function run(env, prefix, chunk)
   local prog = ('package.path = %q .. package.path; package.cpath = %q .. package.cpath; %s'):format(
     ROOT .. '/lua/?.lua;', ROOT .. '/?.so;', chunk)
-  local p = assert(io.popen(('env %s %s %s -e %s 2>&1'):format(env, prefix, shell_quote(luajit()),
+  local p = assert(io.popen(('env -u SOCKET2_SHIM %s %s %s -e %s 2>&1'):format(env, prefix, shell_quote(luajit()),
     shell_quote(prog))))
   local out = p:read'*a'
   p:close()
