@@ -248,7 +248,6 @@ static int32_t s2__start(s2_loop *l, s2__rec *r, const s2_op *op) {
 }
 
 S2_INTERNAL void s2__backend_flush(s2_loop *l) { (void)l; }  /* ops start at submit */
-
 S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     s2__slot *sl;
     s2__rec *r;
@@ -367,7 +366,6 @@ S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int
 }
 
 static void CALLBACK s2__apc(ULONG_PTR arg) { (void)arg; }
-
 S2_INTERNAL int32_t s2__backend_wake(s2_loop *l) {
     BOOL ok = l->shared ? QueueUserAPC(s2__apc, l->thread, 0) != 0
                         : PostQueuedCompletionStatus(l->port, 0, S2_KEY_WAKE, NULL);
