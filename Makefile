@@ -37,9 +37,15 @@ HAVE_URING  = $(wildcard /usr/include/liburing.h)
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: all deps kqueue test test-c test-lua demo asan lint clean install uninstall bench
+.PHONY: all deps kqueue test test-c test-lua demo asan lint clean install uninstall bench win win-setup test-win
 
+# PLAT=mingw cross-builds the Windows (IOCP) shim instead: see `win` below.
+PLAT ?= $(shell uname -s | tr A-Z a-z)
+ifeq ($(PLAT),mingw)
+all: win
+else
 all: $(SHIM) $(if $(HAVE_URING),$(SHIM_URING))
+endif
 
 deps:
 	@sh tools/deps.sh
@@ -76,6 +82,10 @@ $(SHIM_URING): shim/io_uring.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p socket2
 	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
 
+build/unload_check: shim/test/unload_check.c
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -o $@ shim/test/unload_check.c -ldl
+
 build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
@@ -96,7 +106,7 @@ build/no_io_uring: shim/test/no_io_uring.c shim/test/refuse_uring.h
 TEST_DEPS = luarocks iproute2 util-linux librust-libc-dev
 test: deps
 	@sh tools/deps.sh $(TEST_DEPS)
-	@$(MAKE) --no-print-directory all build/test_shim kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring
+	@$(MAKE) --no-print-directory all build/test_shim kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring build/unload_check
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
 	@sh tools/run-suite.sh shim-io_uring-c build/test_io_uring
@@ -106,7 +116,39 @@ test: deps
 	@sh tools/run-suite.sh kqueue-shim-c build/test_kqueue_shim
 	@SOCKET2_BACKEND=kqueue sh tools/run-suite.sh busted-kqueue $(BUSTED) -o TAP spec
 	@sh tools/run-suite.sh busted-io_uring sh tools/run-backend.sh io_uring $(BUSTED) -o TAP spec
+	@$(MAKE) --no-print-directory win
+	@sh tools/run-suite.sh shim-c-iocp sh tools/wine/run.sh $(WIN)/test_iocp.exe
+	@sh tools/run-suite.sh busted-iocp sh tools/wine/busted.sh -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
+
+# Windows: the IOCP shim cross-built with mingw-w64, tested under Wine with
+# LuaJIT for Windows built from Debian's source (tools/wine/setup.sh; all
+# of it is cached under build/win).
+MINGW      ?= x86_64-w64-mingw32-
+WIN         = build/win
+WIN_SHIM    = $(WIN)/lib/socket2/shim.dll
+WIN_SRC     = shim/iocp.c shim/common.c shim/oserr_win.c shim/lookup.c
+WIN_CFLAGS  = -O2 -g -std=gnu11 -Wall -Wextra -Werror -Ishim -D_WIN32_WINNT=0x0600
+WIN_LIBS    = -lws2_32 -lntdll
+WIN_ONLY    = shim/iocp.c shim/oserr_win.c shim/test/test_iocp.c
+
+win-setup:
+	@sh tools/wine/setup.sh
+
+win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe
+
+$(WIN_SHIM): $(WIN_SRC) $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(MINGW)gcc $(WIN_CFLAGS) -shared -o $@ $(WIN_SRC) $(WIN_LIBS)
+
+$(WIN)/test_iocp.exe: shim/test/test_iocp.c $(WIN_SRC) $(SHIM_HDRS)
+	@mkdir -p $(dir $@)
+	$(MINGW)gcc $(WIN_CFLAGS) -o $@ shim/test/test_iocp.c $(WIN_SRC) $(WIN_LIBS)
+
+# The Windows suites alone (make test runs them too).
+test-win: win
+	@sh tools/wine/run.sh $(WIN)/test_iocp.exe
+	@sh tools/wine/busted.sh spec
 
 test-c: build/test_shim build/test_io_uring
 	./build/test_shim
@@ -171,7 +213,8 @@ asan: deps
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check
 	luacheck --no-color -q lua spec examples
-	$(CC) $(WARN) -fsyntax-only -Ishim -Ispec/kqemu/include shim/*.c shim/test/*.c spec/kqemu/*.c
+	$(CC) $(WARN) -fsyntax-only -Ishim -Ispec/kqemu/include $(filter-out $(WIN_ONLY),$(wildcard shim/*.c shim/test/*.c)) spec/kqemu/*.c
+	@if command -v $(MINGW)gcc >/dev/null; then $(MINGW)gcc $(WIN_CFLAGS) -fsyntax-only $(WIN_ONLY); fi
 
 install: all
 	install -d $(DESTDIR)$(LUA_LIBDIR)/socket2 $(DESTDIR)$(LUA_SHAREDIR)/socket2/os

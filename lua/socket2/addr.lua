@@ -278,7 +278,14 @@ function ai:addrs()
 end
 function ai:type() return type_name[self.ai_socktype] end
 function ai:family() return family_name[self.ai_family] end
-function ai:protocol() return proto_name[self.ai_protocol] end
+-- protocol 0 on an inet entry (Windows' getaddrinfo leaves it 0) is the
+-- one its socket type implies
+local implied = {[SOCK.stream] = IPPROTO.tcp, [SOCK.dgram] = IPPROTO.udp}
+function ai:protocol()
+  local p = self.ai_protocol
+  if p == 0 and self.ai_family ~= AF.unix then p = implied[self.ai_socktype] or 0 end
+  return proto_name[p]
+end
 function ai:name() return self.ai_canonname ~= nil and ffi.string(self.ai_canonname) or nil end
 function ai:tostring() return p_tostring(self.ai_addr, self.ai_addrlen) end
 function ai:sockaddr() return M.sa_from(self.ai_addr, self.ai_addrlen) end

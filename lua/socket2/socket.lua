@@ -482,7 +482,7 @@ function stream:listen(a1, a2, a3)
   end
   backlog = backlog or osx.SOMAXCONN
   if host ~= nil or port ~= nil or not self._bound then
-    if self._family ~= AF.unix then
+    if self._family ~= AF.unix and osx.LISTEN_REUSEADDR then
       -- like LuaSocket and libuv: a restarted server can rebind at once
       self:setopt('reuseaddr', true)
     end
