@@ -14,7 +14,7 @@ local function exists(path)
   return f ~= nil
 end
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shell_quote = H.shell_quote
 
 local function luajit()
   local exe = arg and arg[-1] or 'luajit'

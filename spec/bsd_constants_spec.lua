@@ -9,7 +9,8 @@
 
 local ROOT = (debug.getinfo(1, 'S').source:sub(2):match'^(.*)/spec/[^/]*$') or '.'
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local H = require'helpers'
+local sh_quote = H.shell_quote
 
 local function read(path)
   local f = io.open(path, 'rb')

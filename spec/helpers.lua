@@ -89,5 +89,17 @@ function H.has_unix()
 end
 H.NO_UNIX = 'no AF_UNIX sockets on this platform (Wine 8 refuses them: WSAEAFNOSUPPORT)'
 
+-- Quotes s for a POSIX shell.
+function H.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Runs a shell command: its output (stderr too) and whether it exited 0.
+function H.sh(cmd)
+  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit status $?"'))
+  local out = p:read'*a'
+  p:close()
+  local ok = out:match'exit status (%d+)\n$' == '0'
+  return (out:gsub('exit status %d+\n$', '')), ok
+end
+
 H.leaks = leaks
 return H

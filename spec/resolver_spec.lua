@@ -5,12 +5,7 @@
 -- the machine, nor reaches its configured nameserver.
 local H = require'helpers'
 
-local function sh(cmd)
-  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit status $?"'))
-  local out = p:read'*a'
-  p:close()
-  return out, out:match'exit status (%d+)\n$' == '0'
-end
+local sh = H.sh
 
 local results, skip
 do

@@ -60,7 +60,7 @@ end
 -- os.execute's success, for Lua 5.1 (0) and 5.2-compat (true) semantics
 local function run_ok(r) return r == 0 or r == true end
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shell_quote = H.shell_quote
 
 local windows = ffi.os == 'Windows'
 
