@@ -356,13 +356,11 @@ describe('faults', function()
         end
       end)
       local N = 200
-      local bad = {}
       local gone = 0
       local t_start = clock()
       for i = 1, N do
         local c = assert(socket.tcp())
         assert(c:connect('127.0.0.1', port))
-        bad[i] = c
         local kind = i % 4
         socket.newthread(function()
           local buf = ffi.new'uint8_t[16]'
