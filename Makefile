@@ -36,7 +36,7 @@ build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 
 # Every suite prints TAP into build/test/; the last line sums them all.
-TEST_DEPS = luarocks iproute2 util-linux
+TEST_DEPS = luarocks iproute2 util-linux nftables
 test: deps
 	@sh tools/deps.sh $(TEST_DEPS)
 	@$(MAKE) --no-print-directory all build/test_shim
