@@ -287,8 +287,16 @@ end
 -- One turn of the loop: wait up to timeout seconds (nil: until something
 -- happens) for events, dispatch them, fire due timers, run woken threads.
 -- Returns true when anything happened, false,'timeout' when nothing did.
+-- A timeout argument: nil/false (none) or seconds; NaN would wait forever.
+local function check_timeout(t, fname)
+  if t and (type(t) ~= 'number' or t ~= t) then
+    errors.arg(fname, 1, 'timeout must be a number of seconds or nil')
+  end
+end
+
 function M.poll(timeout)
   if polling then error('socket2.poll: called from inside the loop', 2) end
+  check_timeout(timeout, 'poll')
   local l = M.loop()
   local ms = -1
   if rq_n > 0 then
@@ -335,6 +343,7 @@ end
 -- Runs the loop until stop() is called, nothing is left to wait for, or
 -- timeout seconds have passed.
 function M.start(timeout)
+  check_timeout(timeout, 'start')
   local expires = timeout and clock() + timeout
   stopping = false
   while not stopping and (nwaiting > 0 or rq_n > 0) do

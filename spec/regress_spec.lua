@@ -1,0 +1,26 @@
+-- spec/regress_spec.lua: one test per bug that the reliability specs
+-- (faults, hostile input, fuzzing) found, named after its fix.
+local ffi = require'ffi'
+local socket = require'socket2'
+local H = require'helpers'
+
+local function raises(pattern, f, ...)
+  local ok, err = pcall(f, ...)
+  assert.is_false(ok, 'expected a Lua error')
+  assert.matches(pattern, tostring(err))
+end
+
+describe('regressions', function()
+  after_each(H.no_leaks)
+
+  it('poll(NaN) and start(NaN) raise an error (poll(NaN) used to wait forever)', function()
+    raises("bad argument #1 to 'poll'", socket.poll, 0 / 0)
+    raises("bad argument #1 to 'start'", socket.start, 0 / 0)
+    raises("bad argument #1 to 'poll'", socket.poll, 'x')
+    raises("bad argument #1 to 'start'", socket.start, {})
+    -- nil and false still mean no timeout; numbers still work
+    assert.same({false, 'timeout'}, {socket.poll(0)})
+    assert.is_true(socket.start(0.01))
+    assert.is_true(socket.start(false))
+  end)
+end)
