@@ -23,4 +23,12 @@ describe('regressions', function()
     assert.is_true(socket.start(0.01))
     assert.is_true(socket.start(false))
   end)
+
+  it('newthread of a non-function names newthread (it named coroutine.create)', function()
+    local before = socket.stats().threads
+    for _, v in ipairs{1, 'f', {}, true, ffi.cast('void*', 0)} do
+      raises("bad argument #1 to 'newthread' %(function expected", socket.newthread, v)
+    end
+    assert.equal(before, socket.stats().threads) -- nothing counted as a thread
+  end)
 end)

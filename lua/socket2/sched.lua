@@ -238,6 +238,7 @@ M.resume_thread = resume
 -- Creates a thread running f(...) and runs it at once, up to its first wait.
 -- An error in it is raised, with its traceback, from whatever resumed it.
 function M.newthread(f, ...)
+  if type(f) ~= 'function' then errors.arg('newthread', 1, 'function expected, got ' .. type(f)) end
   local co = co_create(f)
   threads[co] = true
   nthreads = nthreads + 1
