@@ -31,4 +31,12 @@ describe('regressions', function()
     end
     assert.equal(before, socket.stats().threads) -- nothing counted as a thread
   end)
+
+  it('epoll_fd(h) errors name epoll_fd, and a struct or NaN is no handle', function()
+    raises('epoll_fd: the loop is already open', socket.epoll_fd, 3)
+    raises("bad argument #1 to 'epoll_fd' %(handle expected", socket.epoll_fd, socket.sockaddr('127.0.0.1', 1))
+    raises("bad argument #1 to 'epoll_fd' %(handle expected", socket.epoll_fd, 0 / 0)
+    raises("bad argument #1 to 'epoll_fd' %(handle expected", socket.epoll_fd, 'x')
+    assert.is_number(socket.epoll_fd())
+  end)
 end)
