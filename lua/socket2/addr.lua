@@ -35,7 +35,7 @@ local function floor_int(v) return v >= 0 and math.floor(v) or math.ceil(v) end
 
 -- name or number -> number, for the three socket() arguments
 local function lookup_const(t, v, fname, argn, what)
-  if v == nil then return nil end
+  if type(v) == 'nil' then return nil end -- (a NULL cdata == nil, but is no name)
   local n = t[v]
   if n then return n end
   if type(v) == 'number' and v == floor_int(v) then return v end
