@@ -49,4 +49,13 @@ describe('regressions', function()
     raises("bad argument #4 to 'addr' %(unknown address family", socket.addr, '127.0.0.1', 1, 'tcp', NULL)
     raises("bad argument #5 to 'getaddrinfo' %(unknown protocol", socket.getaddrinfo, '127.0.0.1', 1, 'inet', 'tcp', NULL)
   end)
+
+  it('htons/ntohs/htonl/ntohl of a non-number name themselves (the error named bit.bswap)', function()
+    for _, name in ipairs{'htons', 'ntohs', 'htonl', 'ntohl'} do
+      raises("bad argument #1 to '" .. name .. "' %(number expected", socket[name], '80')
+      raises("bad argument #1 to '" .. name .. "'", socket[name], nil)
+    end
+    assert.equal(0x5000, socket.htons(80))
+    assert.equal(0x01000000, socket.htonl(1))
+  end)
 end)

@@ -90,9 +90,16 @@ local SUN_OFF = ffi.offsetof('struct sockaddr_un', 'sun_path')
 local ipbuf = ffi.new'char[64]'
 
 local function ntohs(x) return bit.rshift(bit.bswap(x), 16) end
-M.ntohs, M.htons = ntohs, ntohs
-function M.ntohl(x) return tonumber(ffi.cast('uint32_t', bit.bswap(x))) end
-M.htonl = M.ntohl
+local function ntohl(x) return tonumber(ffi.cast('uint32_t', bit.bswap(x))) end
+-- the public ones check their argument (bit.bswap would name itself)
+local function checked(fname, f)
+  return function(x)
+    if type(x) ~= 'number' then errors.arg(fname, 1, 'number expected, got ' .. type(x)) end
+    return f(x)
+  end
+end
+M.ntohs, M.htons = checked('ntohs', ntohs), checked('htons', ntohs)
+M.ntohl, M.htonl = checked('ntohl', ntohl), checked('htonl', ntohl)
 
 -- read methods shared by sa objects and raw struct sockaddr pointers;
 -- p is a struct sockaddr*, len the address length (nil: unknown)
