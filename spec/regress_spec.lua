@@ -58,4 +58,49 @@ describe('regressions', function()
     assert.equal(0x5000, socket.htons(80))
     assert.equal(0x01000000, socket.htonl(1))
   end)
+
+  it('a NULL cdata deadline or timeout is refused (it went into the timer heap and broke every later poll)', function()
+    local NULL = ffi.cast('void*', 0)
+    local c, s = H.pair()
+    local buf = ffi.new'uint8_t[4]'
+    local errs = {}
+    socket.newthread(function()
+      for _, f in ipairs{
+        function() return s:recv(buf, 4, NULL) end,
+        function() return s:recvall(buf, 4, NULL) end,
+        function() return s:send('x', 1, NULL) end,
+        function() return s:sendall('x', 1, NULL) end,
+        function() return s:wait('r', NULL) end,
+        function() return s:settimeout(NULL) end,
+        function() return s:sendfile('/etc/hostname', 0, NULL) end,
+        function() return socket.addr('127.0.0.1', 1, 'tcp', 'inet', nil, nil, NULL) end,
+        function() return socket.addr('127.0.0.1', 1, 'tcp', 'inet', nil, nil, 0 / 0) end,
+      } do
+        local ok, err = pcall(f)
+        errs[#errs + 1] = not ok and err or 'no error'
+      end
+    end)
+    for _, e in ipairs(errs) do assert.matches('bad argument', e) end
+    local u = assert(socket.udp())
+    local ok, err = pcall(u.recvfrom, u, buf, 4, NULL)
+    assert.is_false(ok); assert.matches("bad argument #3 to 'recvfrom' %(sockaddr expected", err)
+    ok, err = pcall(s.listen, s, '127.0.0.1', 0, NULL)
+    assert.is_false(ok); assert.matches("'listen'", err)
+    u:close()
+    -- the loop is fine: timers still fire
+    local woke = false
+    socket.newthread(function() socket.sleep(0.01); woke = true end)
+    socket.start(5)
+    assert.is_true(woke)
+    c:close(); s:close()
+  end)
+
+  it('the scheduler refuses a deadline that is not a number instead of storing it', function()
+    local sched = require'socket2.sched'
+    local ok, err = pcall(sched.park, {}, ffi.cast('void*', 0))
+    assert.is_false(ok); assert.matches('deadline', err)
+    ok, err = pcall(sched.park, {}, 0 / 0)
+    assert.is_false(ok); assert.matches('deadline', err)
+    assert.equal(0, socket.stats().timers)
+  end)
 end)

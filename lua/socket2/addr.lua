@@ -358,7 +358,9 @@ function M.addr(host, port, stype, family, protocol, flags, expires)
   local fam = M.family(family or 'unspec', 'addr', 4)
   if fam == AF.unix then errors.arg('addr', 4, 'use socket.sockaddr(path) for unix addresses') end
   local proto = M.protocol(protocol or 0, 'addr', 5)
-  if expires ~= nil and type(expires) ~= 'number' then errors.arg('addr', 7, 'expires must be a number') end
+  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then
+    errors.arg('addr', 7, 'expires must be a number')
+  end
   return M.getaddrinfo(host, tostring(port), fam, st, proto, fl, expires)
 end
 

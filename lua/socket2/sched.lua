@@ -182,6 +182,10 @@ end
 -- Parks the caller on rec until wake(rec, ...) or the deadline (an absolute
 -- clock() time, or nil for none); a deadline returns nil,'timeout',code.
 function M.park(rec, expires)
+  -- a deadline that is not a number would poison the timer heap for everyone
+  if expires and (type(expires) ~= 'number' or expires ~= expires) then
+    errors.misuse('socket2', 'a deadline must be a socket.clock() time, got ' .. tostring(expires))
+  end
   if rec.thread then
     errors.misuse('socket2', 'two waiters on one wait record')
   end

@@ -128,7 +128,7 @@ local function check_self(self, fname)
 end
 
 local function check_expires(expires, fname, argn)
-  if expires ~= nil and (type(expires) ~= 'number' or expires ~= expires) then
+  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then -- NULL == nil: refuse it
     errors.arg(fname, argn, 'expires must be a clock() time or nil')
   end
 end
@@ -288,7 +288,7 @@ end
 
 function common:settimeout(t)
   check_open(self, 'settimeout')
-  if t ~= nil and (type(t) ~= 'number' or t ~= t or t < 0) then
+  if type(t) ~= 'nil' and (type(t) ~= 'number' or t ~= t or t < 0) then
     errors.arg('settimeout', 1, 'timeout must be a non-negative number of seconds or nil')
   end
   self._timeout = t
@@ -391,7 +391,7 @@ end
 function common:wait(dir, timeout)
   check_open(self, 'wait')
   if dir ~= 'r' and dir ~= 'w' then errors.arg('wait', 1, 'direction must be \'r\' or \'w\'') end
-  if timeout ~= nil and (type(timeout) ~= 'number' or timeout ~= timeout) then
+  if type(timeout) ~= 'nil' and (type(timeout) ~= 'number' or timeout ~= timeout) then
     errors.arg('wait', 2, 'timeout must be a number of seconds or nil')
   end
   local rec = dir == 'r' and self._rrec or self._wrec
@@ -586,7 +586,7 @@ function stream:listen(a1, a2, a3)
   local backlog, host, port
   if type(a1) == 'number' then backlog, host, port = a1, a2, a3
   else host, port, backlog = a1, a2, a3 end
-  if backlog ~= nil and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
+  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
     errors.arg('listen', 1, 'backlog must be a non-negative integer')
   end
   backlog = backlog or osx.SOMAXCONN
@@ -690,7 +690,7 @@ dgram.sendto = dgram.send
 local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   check_self(self, fname)
   check_rbuf(buf, len, fname)
-  if from ~= nil and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
+  if type(from) ~= 'nil' and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
   check_expires(expires, fname, 3 + argx)
   local fl = msgflags(flags, fname, 4 + argx)
   local rec = self._rrec
@@ -820,7 +820,7 @@ function stream:sendfile(file, offset, len, expires)
   end
   offset = offset or 0
   if type(offset) ~= 'number' or offset < 0 then errors.arg('sendfile', 2, 'offset must be >= 0') end
-  if len ~= nil and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
+  if type(len) ~= 'nil' and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
   check_expires(expires, 'sendfile', 4)
   local rec = self._wrec
   busy(rec, 'sendfile', 'writing')
