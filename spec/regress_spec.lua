@@ -95,6 +95,27 @@ describe('regressions', function()
     c:close(); s:close()
   end)
 
+  it('stream(s, size) refuses a size that is NaN, huge or NULL (ffi.new raised its own error)', function()
+    local s = assert(socket.tcp())
+    for _, v in ipairs{0 / 0, math.huge, 2 ^ 31, 2 ^ 63, ffi.cast('void*', 0), 0, -1} do
+      local ok, err = pcall(socket.stream, s, v)
+      assert.is_false(ok)
+      assert.matches("bad argument #2 to 'stream'", err)
+    end
+    assert.is_table(socket.stream(s, 1.5))
+    s:close()
+  end)
+
+  it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
+    local c, s = H.pair()
+    for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do
+      local ok, err = pcall(s.sendfile, s, v)
+      assert.is_false(ok)
+      assert.matches("bad argument #1 to 'sendfile'", err)
+    end
+    c:close(); s:close()
+  end)
+
   it('the scheduler refuses a deadline that is not a number instead of storing it', function()
     local sched = require'socket2.sched'
     local ok, err = pcall(sched.park, {}, ffi.cast('void*', 0))

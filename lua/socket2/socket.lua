@@ -815,7 +815,7 @@ function stream:sendfile(file, offset, len, expires)
     fd = osx.open_read(file)
     if fd < 0 then return errors.os(errno()) end
     own = true
-  elseif type(file) ~= 'number' then
+  elseif type(file) ~= 'number' or file < 0 or file > 0x7fffffff or file ~= math.floor(file) then
     errors.arg('sendfile', 1, 'file path or descriptor expected')
   end
   offset = offset or 0

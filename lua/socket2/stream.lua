@@ -20,8 +20,8 @@ local DEFAULT_MAXLINE = 1024 * 1024
 -- socket2.stream(socket, [bufsize]) -> stream
 function M.new(sock, size)
   if type(sock) ~= 'table' or not sock.recv then errors.arg('stream', 1, 'stream socket expected') end
-  if size ~= nil and (type(size) ~= 'number' or size < 1) then
-    errors.arg('stream', 2, 'buffer size must be a positive number')
+  if type(size) ~= 'nil' and (type(size) ~= 'number' or not (size >= 1 and size <= 0x7fffffff)) then
+    errors.arg('stream', 2, 'buffer size must be a number 1..2^31-1')
   end
   size = size or DEFAULT_SIZE
   return setmetatable({socket = sock, buf = ffi.new('uint8_t[?]', size), size = size,
