@@ -106,6 +106,28 @@ describe('regressions', function()
     s:close()
   end)
 
+  it('stream reads check maxlen, max, n and expires and name themselves', function()
+    local c, s = H.pair()
+    local st = socket.stream(s)
+    local NULL = ffi.cast('void*', 0)
+    local cases = {
+      {'readline', {false, 'x'}}, {'readline', {false, 0 / 0}}, {'readline', {false, -1}}, {'readline', {false, 10, 'x'}},
+      {'readuntil', {'\n', 'x'}}, {'readuntil', {'\n', 0 / 0}}, {'readuntil', {'\n', 10, NULL}},
+      {'read', {2 ^ 31}}, {'read', {math.huge}}, {'read', {4, 'x'}},
+      {'readany', {-1}}, {'readany', {'x'}}, {'readany', {0 / 0}}, {'readany', {8, {}}},
+      {'flush', {'x'}},
+    }
+    for _, k in ipairs(cases) do
+      local ok, err = pcall(st[k[1]], st, unpack(k[2], 1, 3))
+      assert.is_false(ok, k[1])
+      assert.matches("bad argument #%d to '" .. k[1] .. "'", err)
+    end
+    -- nothing was consumed or broken
+    assert(c:send('line\n'))
+    assert.equal('line', st:readline(false, 100, socket.clock() + 5))
+    st:close(); c:close()
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do
