@@ -128,6 +128,14 @@ describe('regressions', function()
     st:close(); c:close()
   end)
 
+  it('socket.connect argument errors name connect (they named addr; a table host was read as addr{...})', function()
+    raises("bad argument #1 to 'connect' %(host must be a string", socket.connect, 1, 80)
+    raises("bad argument #1 to 'connect' %(host must be a string", socket.connect, {}, 80)
+    raises("bad argument #1 to 'connect' %(host contains a NUL", socket.connect, '127.0.0.1\0x', 80)
+    raises("bad argument #2 to 'connect' %(port", socket.connect, '127.0.0.1', -1)
+    raises("bad argument #2 to 'connect' %(port", socket.connect, '127.0.0.1', 'x')
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

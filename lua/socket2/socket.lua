@@ -858,6 +858,11 @@ end
 -- address of host that answers, IPv4 or IPv6 (the family comes from the
 -- address), or nil, err, code.
 function M.connect(host, port, expires)
+  if not addr.is_ai(host) then -- errors name connect, not addr
+    if type(host) ~= 'string' then errors.arg('connect', 1, 'host must be a string, got ' .. type(host)) end
+    if host:find('\0', 1, true) then errors.arg('connect', 1, 'host contains a NUL byte') end
+    addr.port(port, 'connect', 2)
+  end
   check_expires(expires, 'connect', 3)
   local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
   if not ai then return nil, err, code end
