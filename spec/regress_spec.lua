@@ -136,6 +136,18 @@ describe('regressions', function()
     raises("bad argument #2 to 'connect' %(port", socket.connect, '127.0.0.1', 'x')
   end)
 
+  it('socket.listen with a bad argument raises without leaking the socket it made (it leaked one per call)', function()
+    local before = socket.stats().slots
+    for _, a in ipairs{{'a\0b', 0}, {{}, 0}, {8080}, {'127.0.0.1', -1}, {'127.0.0.1', 0, -1}, {'127.0.0.1', 0, 0 / 0}} do
+      local ok, err = pcall(socket.listen, unpack(a, 1, 3))
+      assert.is_false(ok)
+      assert.matches("bad argument #%d to 'listen'", err)
+    end
+    assert.equal(before, socket.stats().slots)
+    local l = assert(socket.listen('127.0.0.1', 0, 8))
+    l:close()
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

@@ -881,6 +881,15 @@ end
 
 -- socket.listen(host, port, [backlog]): a listening tcp socket.
 function M.listen(host, port, backlog)
+  -- checked before the socket exists: an error raised later would leak it
+  if type(host) ~= 'nil' then
+    if type(host) ~= 'string' then errors.arg('listen', 1, 'host must be a string or nil, got ' .. type(host)) end
+    if host:find('\0', 1, true) then errors.arg('listen', 1, 'host contains a NUL byte') end
+  end
+  addr.port(port, 'listen', 2)
+  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or not (backlog >= 0) or backlog ~= math.floor(backlog)) then
+    errors.arg('listen', 3, 'backlog must be a non-negative integer')
+  end
   local fam = AF.inet
   if type(host) == 'string' and host:find(':', 1, true) then fam = AF.inet6 end
   local s, err, code = create(tcp_mt, 'listen', fam, SOCK.stream, 0)
