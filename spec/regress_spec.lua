@@ -148,6 +148,25 @@ describe('regressions', function()
     l:close()
   end)
 
+  it('stream compaction moves overlapping bytes with memmove (it used ffi.copy: memcpy on overlapping ranges)', function()
+    -- 16 KB buffer: 13000 bytes buffered, 800 consumed, then a read that
+    -- needs 4096 free bytes moves the 12200 left to the front, over themselves
+    local c, s = H.pair()
+    local st = socket.stream(s, 16384)
+    local first = ('a'):rep(799) .. '\n'
+    local rest = {}
+    for i = 1, 12200 do rest[i] = string.char(33 + i % 90) end
+    rest = table.concat(rest)
+    assert(c:sendall(first .. rest))
+    assert.equal(('a'):rep(799), st:readline(false, 1000, socket.clock() + 5))
+    assert.equal(#rest, st:nbuffered()) -- (loopback: one recv took it all)
+    assert(c:send('\n'))
+    local line = st:readline(false, 20000, socket.clock() + 5)
+    assert.equal(#rest, #line)
+    assert.is_true(line == rest, 'the bytes moved in the buffer came out changed')
+    st:close(); c:close()
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

@@ -8,6 +8,7 @@ local ffi = require'ffi'
 local errors = require'socket2.errors'
 
 ffi.cdef'void *memchr(const void *s, int c, size_t n);'
+pcall(ffi.cdef, 'void *memmove(void *dst, const void *src, size_t n);')
 local C = ffi.C
 
 local M = {}
@@ -65,7 +66,7 @@ local function reserve(self, n)
   if self.size - self.wpos >= n then return end
   local used = self.wpos - self.rpos
   if self.rpos > 0 and self.size - used >= n then
-    ffi.copy(self.buf, self.buf + self.rpos, used)
+    C.memmove(self.buf, self.buf + self.rpos, used) -- overlapping: not ffi.copy (memcpy)
   else
     local size = self.size
     while size - used < n do size = size * 2 end
