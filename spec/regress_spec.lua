@@ -167,6 +167,21 @@ describe('regressions', function()
     st:close(); c:close()
   end)
 
+  it('a raw struct sockaddr* (ai.addr) is read for its family size only (128 bytes were read from a 16-byte block)', function()
+    local l, port = H.listener()
+    local ai = assert(socket.addr('127.0.0.1', port, 'tcp', 'inet'))
+    local c = assert(socket.tcp())
+    assert.is_true(c:connect(ai.addr)) -- under ASan: heap-buffer-overflow before the fix
+    local host, serv = socket.getnameinfo(ai.addr, 3)
+    assert.equal('127.0.0.1', host); assert.equal(tostring(port), serv)
+    local u = assert(socket.udp())
+    local sa = socket.sockaddr('127.0.0.1', 1)
+    ffi.cast('struct sockaddr*', sa).sa_family = 99 -- no such family
+    local n, _, code = u:send('x', 1, ffi.cast('struct sockaddr*', sa))
+    assert.is_nil(n); assert.equal('EAFNOSUPPORT', code)
+    u:close(); c:close(); l:close()
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

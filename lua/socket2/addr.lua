@@ -364,11 +364,21 @@ function M.addr(host, port, stype, family, protocol, flags, expires)
   return M.getaddrinfo(host, tostring(port), fam, st, proto, fl, expires)
 end
 
+-- The size of the sockaddr a raw struct sockaddr* points at, by its
+-- family: only that much may be read (an ai.addr is exactly that big).
+local raw_sa_size = {[AF.inet] = ffi.sizeof'struct sockaddr_in', [AF.inet6] = ffi.sizeof'struct sockaddr_in6',
+  [AF.unix] = ffi.sizeof'struct sockaddr_un'}
+local function raw_sa_len(p) return raw_sa_size[tonumber(osx.sa_family(p))] end
+
 -- Resolve (host, port) for a socket of family/type: an sa or ai to use.
 -- Numeric hosts fill the socket's scratch sa without any allocation.
 function M.resolve(s, host, port, fname, argn, passive, expires)
   if M.is_sa(host) or M.is_ai(host) then return host end
-  if ffi.istype(sa_ptr, host) then return M.sa_from(host, ffi.sizeof'struct sockaddr_storage') end
+  if ffi.istype(sa_ptr, host) then
+    local len = raw_sa_len(host)
+    if not len then return nil, 'address family not supported', 'EAFNOSUPPORT' end
+    return M.sa_from(host, len)
+  end
   local fam = s._family
   if fam == AF.unix then
     if type(host) ~= 'string' then errors.arg(fname, argn, 'unix path expected') end
@@ -435,7 +445,9 @@ local NI_MAXHOST, NI_MAXSERV = 1025, 32
 function M.getnameinfo(s, flags)
   local p, len
   if M.is_sa(s) then p, len = ffi.cast(sa_ptr, s), s.len
-  elseif ffi.istype(sa_ptr, s) then p, len = s, ffi.sizeof'struct sockaddr_storage'
+  elseif ffi.istype(sa_ptr, s) then
+    p, len = s, raw_sa_len(s)
+    if not len then return nil, 'getnameinfo failed', 'EAI_FAMILY' end
   else errors.arg('getnameinfo', 1, 'sockaddr expected') end
   local host, serv = ffi.new('char[?]', NI_MAXHOST), ffi.new('char[?]', NI_MAXSERV)
   local rc = C.getnameinfo(p, len, host, NI_MAXHOST, serv, NI_MAXSERV, flags or 0)
