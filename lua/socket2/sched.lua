@@ -63,7 +63,9 @@ end
 -- share one: set it before the loop is first used.
 function M.handle(h, fname)
   if h ~= nil then
-    if loop then errors.misuse(fname or 'socket2.handle', 'the loop is already open; share the handle before any other socket2 call') end
+    if loop then
+      errors.misuse(fname or 'socket2.handle', 'the loop is already open; share the handle before any other socket2 call')
+    end
     loop_handle = h
   end
   return tonumber(S2.s2_handle(M.loop()))

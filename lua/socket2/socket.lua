@@ -887,7 +887,7 @@ function M.listen(host, port, backlog)
     if host:find('\0', 1, true) then errors.arg('listen', 1, 'host contains a NUL byte') end
   end
   addr.port(port, 'listen', 2)
-  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or not (backlog >= 0) or backlog ~= math.floor(backlog)) then
+  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
     errors.arg('listen', 3, 'backlog must be a non-negative integer')
   end
   local fam = AF.inet
