@@ -182,6 +182,17 @@ describe('regressions', function()
     u:close(); c:close(); l:close()
   end)
 
+  it('an sa whose len is beyond its storage is never read past it (ip()/tostring()/== read len bytes)', function()
+    for _, len in ipairs{111, 200, 63003, 0xffffffff} do
+      local sa = socket.sockaddr('/tmp/x')
+      sa.len = len
+      assert.is_true(#sa:ip() <= 108)
+      assert.is_string(sa:tostring())
+      local sb = sa:copy()
+      assert.is_true(sa == sb)
+    end
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

@@ -123,6 +123,7 @@ local function p_ip(p, len)
     if len then
       local n = len - SUN_OFF
       if n <= 0 then return '' end -- unnamed
+      if n > osx.SUN_PATH_MAX then n = osx.SUN_PATH_MAX end -- never past sun_path
       if path[0] == 0 then return ffi.string(path, n) end -- abstract: keep the '\0'
       local s = ffi.string(path, n)
       return (s:gsub('%z.*', ''))
@@ -158,9 +159,11 @@ end
 function sa:ptr() return ffi.cast(sa_ptr, self) end
 function sa:copy() local c = sa_ct(); ffi.copy(c, self, ffi.sizeof(sa_ct)); return c end
 sa.__tostring = sa.tostring
+local SS_SIZE = ffi.sizeof'struct sockaddr_storage'
 function sa.__eq(a, b)
   if not (ffi.istype(sa_ct, a) and ffi.istype(sa_ct, b)) or a.len ~= b.len then return false end
-  return ffi.string(a, a.len) == ffi.string(b, b.len)
+  local n = math.min(a.len, SS_SIZE) -- a len beyond the storage is never read past it
+  return ffi.string(a, n) == ffi.string(b, n)
 end
 ffi.metatype(sa_ct, sa)
 M.sa_ct = sa_ct
