@@ -139,7 +139,7 @@ local function stream_target(input)
     elseif op == 2 then
       local n = a % 2 == 0 and b % 40 or b * 64 + cc
       what = ('read(%d)'):format(n)
-      r1, _, r3 = st:read(n)
+      local _; r1, _, r3 = st:read(n)
       if r3 ~= 'ETIMEDOUT' then
         if #rem >= n then
           if r1 ~= rem:sub(1, n) then fail('%s: got %s, model %s', what, q(r1), q(rem:sub(1, n))) end
