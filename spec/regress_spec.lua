@@ -193,6 +193,43 @@ describe('regressions', function()
     end
   end)
 
+  it('lua_close of a state that used socket2 closes its loop (each closed state leaked an epoll fd and an eventfd)', function()
+    -- a host that embeds LuaJIT and makes a fresh state per job
+    local src = [[
+#include <stdio.h>
+#include <dirent.h>
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+static int nfds(void) { int n = 0; DIR *d = opendir("/proc/self/fd"); while (readdir(d)) n++; closedir(d); return n; }
+int main(void) {
+  int i;
+  for (i = 0; i < 4; i++) {
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    if (luaL_dostring(L, "local s = require'socket2'; local t = assert(s.tcp()); t:close(); s.sleep(0)")) {
+      printf("error %s\n", lua_tostring(L, -1)); return 1;
+    }
+    lua_close(L);
+    printf("%d ", nfds());
+  }
+  return 0;
+}
+]]
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute('mkdir -p ' .. dir) == 0)
+    local f = assert(io.open(dir .. '/host.c', 'w')); f:write(src); f:close()
+    local p = assert(io.popen(('cc -o %s/host %s/host.c -I/usr/include/luajit-2.1 -lluajit-5.1 2>&1 && '
+      .. "LUA_PATH='lua/?.lua;;' LUA_CPATH='./?.so;;' %s/host 2>&1"):format(dir, dir, dir)))
+    local out = p:read'*a'
+    p:close()
+    os.execute('rm -rf ' .. dir)
+    local a, b, c, d = out:match'^(%d+) (%d+) (%d+) (%d+) $'
+    assert(a, out)
+    assert.is_true(a == b and b == c and c == d, 'descriptors after each closed state: ' .. out)
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

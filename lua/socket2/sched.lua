@@ -53,8 +53,9 @@ function M.loop()
       local _, msg, code = errors.s2(rc)
       error('socket2: cannot open the event loop: ' .. msg .. ' (' .. code .. ')', 0)
     end
-    loop = out[0]
-    ffi.gc(out, nil)
+    -- closed when this module is collected (at lua_close, or when a host
+    -- drops and reloads it): else its epoll fd, eventfd and memory leak
+    loop = ffi.gc(out[0], S2.s2_close)
   end
   return loop
 end
