@@ -230,6 +230,23 @@ int main(void) {
     assert.is_true(a == b and b == c and c == d, 'descriptors after each closed state: ' .. out)
   end)
 
+  it('a NULL buffer with a length is a Lua error (it went to the kernel, which said EFAULT)', function()
+    local c, s = H.pair()
+    local u = assert(socket.udp())
+    local NULL = ffi.cast('uint8_t*', 0)
+    for _, f in ipairs{
+      function() return s:recv(NULL, 4) end, function() return s:send(NULL, 4) end,
+      function() return s:recvall(NULL, 4) end, function() return s:sendall(NULL, 4) end,
+      function() return u:recvfrom(NULL, 4) end, function() return u:send(NULL, 4, '127.0.0.1', 9) end,
+    } do
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      assert.matches('NULL buffer', err)
+    end
+    assert.equal(0, s:send(NULL, 0)) -- nothing to read from it: fine
+    u:close(); c:close(); s:close()
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

@@ -161,6 +161,7 @@ local function check_rbuf(buf, len, fname)
     errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
   end
   if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+  if not size and len > 0 and buf == nil then errors.arg(fname, 1, 'NULL buffer') end
 end
 
 -- buffer + length for sending: string (len defaults to #s) or cdata
@@ -181,6 +182,7 @@ local function check_wbuf(buf, len, fname)
       errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
     end
     if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+    if not size and len > 0 and buf == nil then errors.arg(fname, 1, 'NULL buffer') end
     return len
   end
   errors.arg(fname, 1, 'string or cdata expected, got ' .. t)
