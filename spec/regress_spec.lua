@@ -247,6 +247,22 @@ int main(void) {
     u:close(); c:close(); s:close()
   end)
 
+  it('a scalar cdata is no buffer (an int64 reached recv as the address made of its value)', function()
+    local c, s = H.pair()
+    for _, v in ipairs{ffi.new('int64_t', -1), ffi.new('uint64_t', 0), ffi.new('double', 1), ffi.new('bool', true)} do
+      for _, f in ipairs{s.recv, s.send, s.recvall, s.sendall} do
+        local ok, err = pcall(f, s, v, 1)
+        assert.is_false(ok)
+        assert.matches('buffer expected', err)
+      end
+    end
+    -- arrays, pointers and structs still are
+    assert.equal(1, s:send(ffi.new('uint8_t[1]', 65), 1))
+    assert.equal(1, c:recv(ffi.cast('uint8_t*', ffi.new('uint8_t[4]')), 1))
+    assert.equal(4, s:send(ffi.new('struct { uint8_t b[4]; }'), 4))
+    c:close(); s:close()
+  end)
+
   it('sendfile refuses a descriptor that is not an int (it went to C as whatever the conversion made of it)', function()
     local c, s = H.pair()
     for _, v in ipairs{2 ^ 32, -1, 1.5, 0 / 0, math.huge} do

@@ -134,17 +134,26 @@ local function check_expires(expires, fname, argn)
 end
 
 -- The size of a cdata buffer, or nil for a pointer (whose size is unknown).
--- Whether a ctype is a pointer is cached by ctype id.
-local is_ptr_ctype = {}
-local function buf_size(buf)
+-- Only arrays, pointers and structs are buffers: a scalar cdata (an int64,
+-- a double) would reach C as a pointer made of its value. The kind of a
+-- ctype is cached by ctype id.
+local ctype_kind = {} -- id -> 'ptr' | 'sized' | 'scalar'
+local function s_of(ct) return tostring(ct):match'^ctype<(.*)>$' or tostring(ct) end
+local function buf_size(buf, fname)
   local ct = ffi.typeof(buf)
   local id = tonumber(ct)
-  local isptr = is_ptr_ctype[id]
-  if isptr == nil then
-    isptr = tostring(ct):find'%*>$' ~= nil or tostring(ct):find'&>$' ~= nil
-    is_ptr_ctype[id] = isptr
+  local kind = ctype_kind[id]
+  if kind == nil then
+    local s = tostring(ct)
+    if s:find'%*>$' or s:find'&>$' then kind = 'ptr'
+    elseif s:find'%[' or s:find'^ctype<struct' or s:find'^ctype<union' then kind = 'sized'
+    else kind = 'scalar' end
+    ctype_kind[id] = kind
   end
-  if isptr then return nil end
+  if kind == 'ptr' then return nil end
+  if kind == 'scalar' then
+    errors.arg(fname, 1, 'buffer expected (a cdata array, pointer or struct), got ' .. s_of(ct))
+  end
   return sizeof(buf)
 end
 
@@ -156,7 +165,7 @@ local function check_rbuf(buf, len, fname)
   if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
     errors.arg(fname, 2, 'length must be a non-negative integer')
   end
-  local size = buf_size(buf)
+  local size = buf_size(buf, fname)
   if size and len > size then
     errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
   end
@@ -177,7 +186,7 @@ local function check_wbuf(buf, len, fname)
     if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
       errors.arg(fname, 2, 'length must be a non-negative integer')
     end
-    local size = buf_size(buf)
+    local size = buf_size(buf, fname)
     if size and len > size then
       errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
     end
