@@ -117,7 +117,7 @@ describe('faults', function()
       local n, _, code = s:send('more', nil, clock() + 5)
       assert.is_nil(n)
       assert.is_true(code == 'EPIPE' or code == 'ECONNRESET', tostring(code))
-      assert.is_true(clock() - t0 < 1)
+      assert.is_true(clock() - t0 < 1 * H.SLOW)
       local before = svc.rounds
       wait_until(function() return svc.rounds >= before + 20 end, 10, 'echo rounds after the reset')
       s:close()
@@ -190,7 +190,7 @@ describe('faults', function()
       for _ = 1, 3 do
         local t0 = clock()
         assert.equal(0, s:recv(buf, 8, clock() + 5))
-        assert.is_true(clock() - t0 < 1) -- no parking at EOF
+        assert.is_true(clock() - t0 < 1 * H.SLOW) -- no parking at EOF
       end
       assert.is_true(s:wait('r', 1))
       -- the other direction: 1 MB still flows, then our FIN
@@ -211,6 +211,12 @@ describe('faults', function()
 
   describe('descriptor exhaustion', function()
     it('accept at EMFILE returns nil, err, EMFILE at once and resumes when descriptors free up', function()
+      if H.VALGRIND then
+        -- valgrind keeps descriptors of its own and fakes EMFILE itself (it
+        -- accepts, closes, and says EMFILE: the connection is lost)
+        pending('valgrind emulates the descriptor limit')
+        return
+      end
       local l, port = H.listener()
       local N = 8
       local clients = {}
@@ -309,8 +315,9 @@ describe('faults', function()
       while true do
         local n = assert(c:recv(buf, 65536, clock() + 10))
         if n == 0 then break end
-        -- the pattern restarts every CH bytes: check every byte
-        for i = 0, n - 1 do
+        -- the pattern restarts every CH bytes: check every byte (every
+        -- 61st under valgrind: it would take minutes)
+        for i = 0, n - 1, H.VALGRIND and 61 or 1 do
           local off = (total + i) % CH
           if buf[i] ~= off % 251 then bad = true end
         end
@@ -335,7 +342,7 @@ describe('faults', function()
   describe('idle half-open connections (slowloris)', function()
     it('200 silent or trickling clients are dropped at their deadline, a normal client is served at once', function()
       local l, port = H.listener()
-      local DEADLINE = 1.5
+      local DEADLINE = 1.5 * H.SLOW
       local dropped, served, first_drop = 0, 0, nil
       socket.newthread(function()
         while true do
@@ -391,9 +398,9 @@ describe('faults', function()
       assert.equal('ok hello', st:readline(false, 100, clock() + 10))
       local latency = clock() - t0
       assert.is_nil(first_drop, 'a client was dropped before the normal one was served')
-      assert.is_true(latency < 1, ('normal client served in %.3f s'):format(latency))
+      assert.is_true(latency < 1 * H.SLOW, ('normal client served in %.3f s'):format(latency))
       st:close()
-      wait_until(function() return gone == N end, 20, 'all idle clients to be dropped')
+      wait_until(function() return gone == N end, 20 * H.SLOW, 'all idle clients to be dropped')
       assert.equal(1, served)
       assert.equal(N, dropped)
       assert.is_true(first_drop - t_start >= DEADLINE - 0.05)

@@ -19,7 +19,7 @@ local sched = require'socket2.sched'
 local H = require'helpers'
 
 local clock = socket.clock
-local PARK = 0.005 -- a call still parked after this is woken by closing its fixture
+local PARK = 0.005 * H.SLOW -- a call still parked after this is woken by closing its fixture
 local STATS = {} -- outcome -> count (HOSTILE_STATS=1 prints them)
 
 -- hostile values -------------------------------------------------------------
@@ -34,7 +34,10 @@ local HOSTILE = {
   {'5000 digits', ('9'):rep(5000)}, {'300 letters', ('a'):rep(300)},
   {'table', {}}, {'function', function() end}, {'coroutine', coroutine.create(function() end)},
   {'userdata', io.stdout}, {'int[1]', ffi.new'int[1]'}, {'uint8_t[0]', ffi.new'uint8_t[0]'},
-  {'NULL', ffi.cast('void*', 0)}, {'bad pointer', ffi.cast('uint8_t*', 1)},
+  {'NULL', ffi.cast('void*', 0)},
+  -- a pointer socket2 cannot check: the kernel refuses it (EFAULT); valgrind
+  -- would report the syscall, so it is left out there
+  not H.VALGRIND and {'bad pointer', ffi.cast('uint8_t*', 1)} or {'bad pointer (valgrind: NULL)', ffi.cast('void*', 0)},
   {'int64 -1', ffi.new('int64_t', -1)}, {'uint64 max', ffi.new('uint64_t', -1)},
   {'closed socket', closed_tcp}, {'sockaddr', socket.sockaddr('127.0.0.1', 1)},
 }
@@ -471,13 +474,14 @@ describe('hostile input', function()
       for _, hv in ipairs(HOSTILE) do
         -- something to wake up for, so a long wait is bounded
         local woke = false
-        socket.newthread(function() socket.sleep(0.05); woke = true end)
+        socket.newthread(function() socket.sleep(0.05 * H.SLOW); woke = true end)
         local t0 = clock()
         local r = pack(pcall(socket[name], hv[2]))
         local dt = clock() - t0
         local why = judge({[name] = true}, r)
-        local long_ok = WAITS[hv[1]] or hv[2] == nil or hv[2] == false or (type(hv[2]) == 'number' and hv[2] >= 0.04)
-        if not why and r[1] and dt > 0.04 and not long_ok then
+        local short = 0.04 * H.SLOW
+        local long_ok = WAITS[hv[1]] or hv[2] == nil or hv[2] == false or (type(hv[2]) == 'number' and hv[2] >= short)
+        if not why and r[1] and dt > short and not long_ok then
           why = ('waited %.3f s for a timeout of %s'):format(dt, hv[1])
         end
         if why then failures[#failures + 1] = ('%s(%s): %s'):format(name, hv[1], why) end
