@@ -35,14 +35,30 @@ build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 
-# Every suite prints TAP into build/test/; the last line sums them all.
+# ASan + UBSan build of the shim, and how busted runs on it (LuaJIT loads
+# libasan first through LD_PRELOAD). LeakSanitizer stays off under LuaJIT:
+# its stop-the-world scan aborts in this sandbox once worker threads exist,
+# and LuaJIT's own exit path reports a libc allocation; leaks are checked by
+# `make valgrind`.
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_SHIM  = build/asan/socket2/shim.so
+ASAN_RUN   = env LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=$(CURDIR)/$(ASAN_SHIM) \
+  ASAN_OPTIONS=detect_leaks=0
+
+$(ASAN_SHIM): shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
+	@mkdir -p build/asan/socket2
+	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/epoll.c $(SHIM_COMMON) -lpthread
+
+# Every suite prints TAP into build/test/; the last line sums them all. The
+# busted suite runs twice: plainly, and on the ASan+UBSan shim (about 30 s).
 TEST_DEPS = luarocks iproute2 util-linux nftables
 test: deps
 	@sh tools/deps.sh $(TEST_DEPS)
-	@$(MAKE) --no-print-directory all build/test_shim
+	@$(MAKE) --no-print-directory all build/test_shim $(ASAN_SHIM)
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
 	@sh tools/run-suite.sh busted-epoll $(BUSTED) -o TAP spec
+	@sh tools/run-suite.sh busted-asan $(ASAN_RUN) $(BUSTED) -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
 
 test-c: build/test_shim
@@ -55,17 +71,11 @@ demo: deps all
 	$(LUAJIT) examples/demo.lua
 
 # ASan + UBSan over the C tests (with LeakSanitizer) and the whole busted
-# suite. LeakSanitizer stays off under LuaJIT: its stop-the-world scan
-# aborts in this sandbox once worker threads exist, and LuaJIT's own exit
-# path reports a libc allocation; leaks are checked by `make valgrind`.
-ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-asan: deps
-	@mkdir -p build/asan/socket2
-	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread
+# suite (see ASAN_RUN above).
+asan: deps $(ASAN_SHIM)
 	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_shim shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
 	./build/asan/test_shim > /dev/null
-	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim.so \
-	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted.tap; \
+	$(ASAN_RUN) $(BUSTED) -o TAP spec > build/asan/busted.tap; \
 	  rc=$$?; grep -v '^ok ' build/asan/busted.tap; exit $$rc
 
 # valgrind over the C tests and the whole busted suite: any error, or a
