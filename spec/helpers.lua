@@ -100,6 +100,10 @@ function H.sh(cmd)
   local ok = out:match'exit status (%d+)\n$' == '0'
   return (out:gsub('exit status %d+\n$', '')), ok
 end
+-- Timing bounds are multiplied by H.SLOW (SOCKET2_TEST_SLOW, set by
+-- `make valgrind`); H.VALGRIND is true under valgrind.
+H.SLOW = tonumber(os.getenv'SOCKET2_TEST_SLOW') or 1
+H.VALGRIND = os.getenv'SOCKET2_TEST_VALGRIND' ~= nil
 
 H.leaks = leaks
 return H
