@@ -41,14 +41,22 @@ local function handle_getter(name, backends)
     if not backends[shim.backend] then
       errors.misuse('socket2.' .. name, ('not available with the %s backend'):format(shim.backend))
     end
-    if h ~= nil and type(h) ~= 'number' and type(h) ~= 'cdata' then
-      errors.arg(name, 1, 'handle expected')
+    local v
+    if h ~= nil then
+      local ok, c = pcall(ffi.cast, 'int64_t', h)
+      if not ok or (type(h) ~= 'number' and type(h) ~= 'cdata') or (type(h) == 'number' and h ~= math.floor(h)) then
+        errors.arg(name, 1, 'handle expected')
+      end
+      v = tonumber(c)
     end
-    return sched.handle(h and tonumber(ffi.cast('int64_t', h)))
+    return sched.handle(v, 'socket2.' .. name)
   end
 end
 M.epoll_fd = handle_getter('epoll_fd', {epoll = true})
 M.kqueue_fd = handle_getter('kqueue_fd', {kqueue = true})
 M.iocp = handle_getter('iocp', {iocp = true})
+-- io_uring: rings are per thread; passing another thread's ring fd shares
+-- its kernel workers (IORING_SETUP_ATTACH_WQ), completions stay per ring
+M.io_uring_fd = handle_getter('io_uring_fd', {io_uring = true})
 
 return M

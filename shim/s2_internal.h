@@ -40,9 +40,37 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **loop); /* calls s
 S2_INTERNAL void    s2__backend_close(s2_loop *loop);                 /* calls s2__common_free */
 S2_INTERNAL int64_t s2__backend_handle(s2_loop *loop);
 S2_INTERNAL int32_t s2__backend_submit(s2_loop *loop, s2_op *op);     /* 0 or -S2_E* */
+/* Ends every s2_submit batch: a backend that queues ops (io_uring's SQ
+ * ring) hands them to the kernel here, once per batch. */
+S2_INTERNAL void    s2__backend_flush(s2_loop *loop);
 /* Harvests kernel events; must not sleep when the inbox is pending. */
 S2_INTERNAL int32_t s2__backend_wait(s2_loop *loop, s2_event *ev, int32_t max, int32_t timeout_ms);
 S2_INTERNAL int32_t s2__backend_wake(s2_loop *loop);                  /* thread-safe */
+
+/* What a completion backend (caps S2_CAP_COMPLETION: io_uring.c, iocp.c)
+ * promises lua/socket2/io_proactor.lua, which is the same for both:
+ *   - Every accepted op ends in exactly one event {id, gen, result,
+ *     S2_DONE | S2_READ} for RECV, RECVFROM, ACCEPT and POLL S2_READ, or
+ *     S2_DONE | S2_WRITE for SEND, SENDTO, CONNECT and POLL S2_WRITE.
+ *   - result: bytes moved; ACCEPT: the accepted socket itself, non-blocking,
+ *     close-on-exec and ready for every call (the backend creates or fixes
+ *     it up as its OS needs: AcceptEx's SO_UPDATE_ACCEPT_CONTEXT); CONNECT
+ *     and POLL: 0; or -S2_E*. POLL may add S2_HUP / S2_ERROR; urgent data
+ *     counts as readable.
+ *   - ACCEPT writes the peer's address to addr and its length to *addrlenp
+ *     (room: addrlen); RECVFROM likewise when addr is set. The memory stays
+ *     Lua's: the backend writes it only before the op's event.
+ *   - flags of RECV/SEND/RECVFROM/SENDTO are the OS's MSG_* bits as Lua has
+ *     them (MSG_DONTWAIT never comes).
+ *   - CANCEL {id, gen, S2_READ|S2_WRITE} ends the ops of (id, gen) pending
+ *     in those directions: each still ends in its own event, with
+ *     -S2_ECANCELED, or with its real result when it finished first. CANCEL
+ *     makes no event of its own; canceling nothing is no error; fd unused.
+ *   - Lua keeps at most one op pending per (id, direction), and the slot's
+ *     gen does not change until that op's event came. io_uring refuses a
+ *     second op with -S2_EBUSY.
+ *   - s2_close cancels what is still pending; no Lua memory is written
+ *     after it returns. */
 
 /* common */
 S2_INTERNAL int32_t s2__common_init(s2_common *c);

@@ -550,7 +550,7 @@ describe('errors', function()
     end)
 
     it('socket.wrap of a descriptor that is no socket returns nil, msg, ENOTSOCK', function()
-      -- the loop's epoll (kqueue) fd is a descriptor that is certainly not a socket
+      -- the loop's epoll (kqueue) fd or IOCP handle is certainly not a socket
       local s, err, code = socket.wrap(require'socket2.sched'.handle())
       assert.is_nil(s)
       assert.is_string(err)
@@ -561,10 +561,10 @@ describe('errors', function()
   describe('kernel object handles', function()
     -- each backend has its getter; the others are Lua errors naming
     -- themselves and the backend in use
-    local getters = {epoll = 'epoll_fd', kqueue = 'kqueue_fd', iocp = 'iocp'}
+    local getters = {epoll = 'epoll_fd', kqueue = 'kqueue_fd', iocp = 'iocp', io_uring = 'io_uring_fd'}
     local mine = getters[socket.backend]
 
-    for _, backend in ipairs{'epoll', 'kqueue', 'iocp'} do
+    for _, backend in ipairs{'epoll', 'kqueue', 'iocp', 'io_uring'} do
       local name = getters[backend]
       if backend ~= socket.backend then
         it(('socket.%s() is a Lua error with the %s backend, naming %s'):format(

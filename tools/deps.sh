@@ -7,6 +7,7 @@ need=""
 command -v luajit >/dev/null 2>&1 || need="$need luajit"
 [ -f /usr/include/luajit-2.1/lua.h ] || need="$need libluajit-5.1-dev"
 [ -f /usr/share/lua/5.1/busted/runner.lua ] || need="$need lua-busted"
+[ -f /usr/include/liburing.h ] || need="$need liburing-dev"
 command -v gcc >/dev/null 2>&1 || need="$need gcc libc6-dev"
 command -v make >/dev/null 2>&1 || need="$need make"
 for p in "$@"; do

@@ -60,17 +60,28 @@ function M.loop()
       local _, msg, code = errors.s2(rc)
       error('socket2: cannot open the event loop: ' .. msg .. ' (' .. code .. ')', 0)
     end
-    loop = out[0]
-    ffi.gc(out, nil)
+    -- closed when this module is collected (at lua_close, or when a host
+    -- drops and reloads it): else its epoll fd, eventfd and memory leak.
+    -- What still holds a slot is closed first (sockets; threads are
+    -- detached): a socket left open would otherwise stay registered in a
+    -- kernel object shared with other OS threads after its loop is gone.
+    loop = ffi.gc(out[0], function(l)
+      for _, o in pairs(slots) do
+        if o.close then pcall(o.close, o) end
+      end
+      S2.s2_close(l)
+    end)
   end
   return loop
 end
 
 -- The kernel object of the loop (epoll fd, kqueue fd, IOCP handle), or
 -- share one: set it before the loop is first used.
-function M.handle(h)
+function M.handle(h, fname)
   if h ~= nil then
-    if loop then errors.misuse('socket2.handle', 'the loop is already open; share the handle before any other socket2 call') end
+    if loop then
+      errors.misuse(fname or 'socket2.handle', 'the loop is already open; share the handle before any other socket2 call')
+    end
     loop_handle = h
   end
   return tonumber(S2.s2_handle(M.loop()))
@@ -181,6 +192,22 @@ function M.is_thread(co)
   return threads[co or co_running()] == true
 end
 
+local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread'
+  .. ' (use socket.newthread)'
+
+-- Could the caller park now? Not from a coroutine that is no socket2 thread
+-- while the loop runs: park() raises an error there.
+function M.can_park()
+  local co = co_running()
+  return not polling or (co ~= nil and threads[co] == true)
+end
+
+-- Raises park()'s error when the caller could not park (for a caller that
+-- must know before it starts something it would have to wait for).
+function M.check_park()
+  if not M.can_park() then error(NOT_A_THREAD, 0) end
+end
+
 function M.current()
   local co = co_running()
   return co and threads[co] and co or nil
@@ -189,6 +216,10 @@ end
 -- Parks the caller on rec until wake(rec, ...) or the deadline (an absolute
 -- clock() time, or nil for none); a deadline returns nil,'timeout',code.
 function M.park(rec, expires)
+  -- a deadline that is not a number would poison the timer heap for everyone
+  if expires and (type(expires) ~= 'number' or expires ~= expires) then
+    errors.misuse('socket2', 'a deadline must be a socket.clock() time, got ' .. tostring(expires))
+  end
   if rec.thread then
     errors.misuse('socket2', 'two waiters on one wait record')
   end
@@ -207,7 +238,7 @@ function M.park(rec, expires)
   if polling then
     wake(rec)
     rec.busy = false
-    error('socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread (use socket.newthread)', 0)
+    error(NOT_A_THREAD, 0)
   end
   rec.done = false
   while not rec.done do
@@ -245,6 +276,7 @@ M.resume_thread = resume
 -- Creates a thread running f(...) and runs it at once, up to its first wait.
 -- An error in it is raised, with its traceback, from whatever resumed it.
 function M.newthread(f, ...)
+  if type(f) ~= 'function' then errors.arg('newthread', 1, 'function expected, got ' .. type(f)) end
   local co = co_create(f)
   threads[co] = true
   nthreads = nthreads + 1
@@ -294,8 +326,16 @@ end
 -- One turn of the loop: wait up to timeout seconds (nil: until something
 -- happens) for events, dispatch them, fire due timers, run woken threads.
 -- Returns true when anything happened, false,'timeout' when nothing did.
+-- A timeout argument: nil/false (none) or seconds; NaN would wait forever.
+local function check_timeout(t, fname)
+  if t and (type(t) ~= 'number' or t ~= t) then
+    errors.arg(fname, 1, 'timeout must be a number of seconds or nil')
+  end
+end
+
 function M.poll(timeout)
   if polling then error('socket2.poll: called from inside the loop', 2) end
+  check_timeout(timeout, 'poll')
   local l = M.loop()
   local ms = -1
   if rq_n > 0 then
@@ -341,6 +381,7 @@ end
 -- Runs the loop until stop() is called, nothing is left to wait for, or
 -- timeout seconds have passed.
 function M.start(timeout)
+  check_timeout(timeout, 'start')
   local expires = timeout and clock() + timeout
   stopping = false
   while not stopping and (nwaiting > 0 or rq_n > 0) do
@@ -418,21 +459,6 @@ function M.sleep(s)
 end
 
 M.clock = clock
-
--- When this Lua state closes (the end of a socket2.thread, or of the
--- program), what still holds a slot is closed (sockets; threads are
--- detached) and then the loop: a socket left open would otherwise stay
--- registered in a shared kernel object after its loop is gone.
-function M.close_all()
-  for _, o in pairs(slots) do
-    if o.close then pcall(o.close, o) end
-  end
-  if loop then
-    S2.s2_close(loop)
-    loop = nil
-  end
-end
-M._closer = ffi.gc(ffi.new'char[1]', function() M.close_all() end)
 
 -- The objects that hold slots (sockets, lookups): for leak checks.
 function M.objects()

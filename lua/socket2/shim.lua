@@ -5,7 +5,10 @@
 -- The library is found as package.searchpath('socket2.shim', package.cpath):
 -- ./socket2/shim.so in the source tree, lib/lua/5.1/socket2/shim.so when
 -- installed. SOCKET2_SHIM=/path/to/lib overrides that; SOCKET2_BACKEND=name
--- picks socket2/shim_<name>.so (another backend built beside the default).
+-- picks socket2/shim_<name>.so (another backend built beside the default,
+-- e.g. io_uring). When the kernel refuses that one (io_uring with EPERM or
+-- ENOSYS), the default shim is used instead, with one line on stderr, and
+-- M.fallback says why.
 local ffi = require'ffi'
 
 ffi.cdef[[
@@ -141,29 +144,70 @@ void    s2_thread_free(s2_thread *t);
 
 local M = {}
 
-local function find()
-  local path = os.getenv'SOCKET2_SHIM'
-  if path and path ~= '' then return path end
-  local backend = os.getenv'SOCKET2_BACKEND'
-  local name = (backend and backend ~= '') and 'socket2.shim_' .. backend or 'socket2.shim'
+local function search(name)
   local cpath = package.cpath
   if ffi.os == 'Windows' then cpath = cpath:gsub('%.so', '.dll') end
-  local found, err = package.searchpath(name, cpath)
-  if not found then
-    error('socket2: cannot find the shim library ' .. name .. ' (run make?)' .. err, 0)
+  return package.searchpath(name, cpath)
+end
+
+local function check_abi(lib, path)
+  local ABI = 1
+  local got = lib.s2_abi_version()
+  if got ~= ABI then
+    error(('socket2: shim %s has ABI %d, this Lua code needs %d'):format(path, got, ABI), 0)
   end
-  return found
 end
 
-M.path = find()
-M.lib = ffi.load(M.path)
-
-local ABI = 1
-local got = M.lib.s2_abi_version()
-if got ~= ABI then
-  error(('socket2: shim %s has ABI %d, this Lua code needs %d'):format(M.path, got, ABI), 0)
+local function load_default()
+  local path, err = search'socket2.shim'
+  if not path then error('socket2: cannot find the shim library socket2.shim (run make?)' .. err, 0) end
+  return ffi.load(path), path
 end
 
+-- Can this backend open a loop here? nil, or why not (io_uring on a kernel
+-- that refuses it: EPERM, ENOSYS).
+local function refused(lib)
+  local out = ffi.new's2_loop*[1]'
+  local rc = lib.s2_open(-1, out)
+  if rc == 0 then lib.s2_close(out[0]); return nil end
+  if rc == -lib.S2_EPERM or rc == -lib.S2_ENOSYS then
+    return ffi.string(lib.s2_errname(rc)) .. ': ' .. ffi.string(lib.s2_strerror(rc))
+  end
+end
+
+local shim_env, backend_env = os.getenv'SOCKET2_SHIM', os.getenv'SOCKET2_BACKEND'
+if shim_env and shim_env ~= '' then
+  M.path = shim_env
+  M.lib = ffi.load(shim_env)
+elseif backend_env and backend_env ~= '' then
+  -- a backend built beside the default one (SOCKET2_BACKEND=epoll names the
+  -- default itself); when the kernel refuses it, socket2 falls back to the
+  -- default shim and says so, once: here, on load
+  local path = search('socket2.shim_' .. backend_env)
+  if path then
+    local lib = ffi.load(path)
+    check_abi(lib, path)
+    local why = refused(lib)
+    if not why then
+      M.lib, M.path = lib, path
+    else
+      M.lib, M.path = load_default()
+      M.fallback = {wanted = backend_env, reason = why}
+      io.stderr:write(('socket2: the %s backend cannot be used here (%s); using %s\n'):format(
+        backend_env, why, ffi.string(M.lib.s2_backend())))
+    end
+  else
+    M.lib, M.path = load_default()
+    if ffi.string(M.lib.s2_backend()) ~= backend_env then
+      error(('socket2: SOCKET2_BACKEND=%s but there is no socket2/shim_%s library (run make?)'):format(
+        backend_env, backend_env), 0)
+    end
+  end
+else
+  M.lib, M.path = load_default()
+end
+
+check_abi(M.lib, M.path)
 M.backend = ffi.string(M.lib.s2_backend())
 M.caps = M.lib.s2_caps()
 

@@ -1,10 +1,9 @@
--- socket2/socket.lua: socket objects (tcp, udp, raw, unix) on the readiness
--- path. Each call tries the non-blocking syscall first and parks only on
--- EAGAIN, until the slot's edge-triggered event arrives. Two rules save
--- syscalls: a socket is registered with the loop only when it first has to
--- wait, and on a stream socket a short read (or write) means the kernel
--- queue is drained (full), so the next call waits for the edge instead of
--- making a syscall that can only return EAGAIN.
+-- socket2/socket.lua: socket objects (tcp, udp, raw, unix): construction,
+-- argument checks, options and addresses. The I/O itself (and all waiting)
+-- is done by one of two modules with the same interface, chosen once from
+-- the shim's caps: io_reactor.lua (epoll, kqueue: try the syscall, park on
+-- EAGAIN until the readiness edge) or io_proactor.lua (IOCP, io_uring: the
+-- kernel does the I/O with the caller's buffer; park until the completion).
 local ffi = require'ffi'
 local bit = require'bit'
 local osx = require'socket2.os'
@@ -14,18 +13,18 @@ local addr = require'socket2.addr'
 local errors = require'socket2.errors'
 
 local C, S2 = osx.C, shim.lib
-local band, bor = bit.band, bit.bor
+local bor = bit.bor
 local AF, SOCK = osx.AF, osx.SOCK
-local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
-local MSG_NOSIGNAL, MSG_OOB = osx.MSG_NOSIGNAL, osx.MSG.oob
+local EAGAIN, EWOULDBLOCK, EINTR = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR
+local MSG_NOSIGNAL = osx.MSG_NOSIGNAL
 local errno = osx.errno
-local park, wake = sched.park, sched.wake
 local clock = osx.clock
 local sizeof = ffi.sizeof
 local type = type
 
-local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
-local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
+local io = require(bit.band(shim.caps, S2.S2_CAP_COMPLETION) ~= 0
+  and 'socket2.io_proactor' or 'socket2.io_reactor')
+
 local LEN_MAX = 0x7fffffff
 
 local M = {}
@@ -46,14 +45,13 @@ local function new(mt, fd, family, stype, protocol)
   local s = setmetatable({
     fd = fd, _family = family, _type = stype, _protocol = protocol,
     _stream = stype == SOCK.stream,
-    _rready = true, _wready = true, -- optimistic: try the syscall first
-    _rhup = false, _err = false,
-    _watched = false, _closed = false,
-    _rrec = {}, _wrec = {},
+    _closed = false,
+    _rrec = {}, _wrec = {}, -- wait records of the two directions (see sched)
     _timeout = nil,
     _sa = false, -- scratch for numeric addresses (addr.resolve makes it on first use)
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
+  io.init(s)
   return s
 end
 
@@ -128,32 +126,38 @@ local function check_self(self, fname)
 end
 
 local function check_expires(expires, fname, argn)
-  if expires ~= nil and (type(expires) ~= 'number' or expires ~= expires) then
+  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then -- NULL == nil: refuse it
     errors.arg(fname, argn, 'expires must be a clock() time or nil')
   end
 end
 
--- The size of a cdata buffer, or nil for a pointer (unknown). ffi.sizeof()
--- of a variable-length array (ffi.new('uint8_t[?]', n)) is not compiled by
--- LuaJIT: it aborted the trace of every recv/send that was given one. The
--- sizes of arrays seen before are kept (by object, weakly): the lookup
--- compiles, and only a never-seen array takes the slow path once. Whether a
--- ctype is a pointer is decided by its type (an 8-byte array is no pointer)
--- and cached by ctype id.
+-- The size of a cdata buffer, or nil for a pointer (unknown). Only arrays,
+-- pointers and structs are buffers: a scalar cdata (an int64, a double)
+-- would reach C as a pointer made of its value. The kind of a ctype is
+-- decided by its type (an 8-byte array is no pointer) and cached by ctype
+-- id. ffi.sizeof() of a variable-length array (ffi.new('uint8_t[?]', n)) is
+-- not compiled by LuaJIT (it aborted the trace of every recv/send given
+-- one), so the sizes of arrays seen before are kept by object, weakly.
 local buf_sizes = setmetatable({}, {__mode = 'k'})
-local is_ptr_ctype = {}
-local function buf_size(buf)
+local ctype_kind = {} -- id -> 'ptr' | 'sized' | 'scalar'
+local function s_of(ct) return tostring(ct):match'^ctype<(.*)>$' or tostring(ct) end
+local function buf_size(buf, fname)
   local size = buf_sizes[buf]
   if size then return size end
   local ct = ffi.typeof(buf)
   local id = tonumber(ct)
-  local isptr = is_ptr_ctype[id]
-  if isptr == nil then
-    local name = tostring(ct)
-    isptr = name:find'%*>$' ~= nil or name:find'&>$' ~= nil
-    is_ptr_ctype[id] = isptr
+  local kind = ctype_kind[id]
+  if kind == nil then
+    local s = tostring(ct)
+    if s:find'%*>$' or s:find'&>$' then kind = 'ptr'
+    elseif s:find'%[' or s:find'^ctype<struct' or s:find'^ctype<union' then kind = 'sized'
+    else kind = 'scalar' end
+    ctype_kind[id] = kind
   end
-  if isptr then return nil end -- a pointer: not kept (often temporary)
+  if kind == 'ptr' then return nil end -- a pointer: not kept (often temporary)
+  if kind == 'scalar' then
+    errors.arg(fname, 1, 'buffer expected (a cdata array, pointer or struct), got ' .. s_of(ct))
+  end
   size = sizeof(buf)
   buf_sizes[buf] = size
   return size
@@ -167,11 +171,12 @@ local function check_rbuf(buf, len, fname)
   if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
     errors.arg(fname, 2, 'length must be a non-negative integer')
   end
-  local size = buf_size(buf)
+  local size = buf_size(buf, fname)
   if size and len > size then
     errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
   end
   if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+  if not size and len > 0 and buf == nil then errors.arg(fname, 1, 'NULL buffer') end
 end
 
 -- buffer + length for sending: string (len defaults to #s) or cdata
@@ -187,11 +192,12 @@ local function check_wbuf(buf, len, fname)
     if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
       errors.arg(fname, 2, 'length must be a non-negative integer')
     end
-    local size = buf_size(buf)
+    local size = buf_size(buf, fname)
     if size and len > size then
       errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
     end
     if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+    if not size and len > 0 and buf == nil then errors.arg(fname, 1, 'NULL buffer') end
     return len
   end
   errors.arg(fname, 1, 'string or cdata expected, got ' .. t)
@@ -215,44 +221,14 @@ end
 
 -- waiting --------------------------------------------------------------------
 
-local function watch(self)
-  local rc = sched.submit1(S2.S2_OP_WATCH, self.fd, self.id, self.gen, READ + WRITE)
-  if rc < 0 then return errors.s2(rc) end
-  self._watched = true
-  return true
-end
-
-function common:_on_event(flags, result)
-  if band(flags, RMASK) ~= 0 then
-    self._rready = true
-    if band(flags, HUP) ~= 0 then self._rhup = true end
-    if band(flags, ERROR) ~= 0 then self._err = true end
-    if self._rrec.thread then wake(self._rrec, true) end
-  end
-  if band(flags, WMASK) ~= 0 then
-    self._wready = true
-    if self._wrec.thread then wake(self._wrec, true) end
-  end
-end
+-- sched hands every event for the socket's slot to the I/O module
+common._on_event = io.on_event
 
 -- The deadline of a call: explicit expires, else the socket's timeout.
 local function deadline(self, expires)
   if expires then return expires end
   local t = self._timeout
   return t and clock() + t
-end
-
--- Parks on rec until the socket's next edge (or deadline/close). A socket
--- switched to non-blocking mode never parks: nil, 'would block', 'EAGAIN'.
-local function wait_edge(self, rec, expires, always)
-  if self._nonblocking and not always then return nil, 'would block', 'EAGAIN' end
-  if not self._watched then
-    local ok, err, code = watch(self)
-    if not ok then return nil, err, code end
-  end
-  local ok, err, code = park(rec, expires)
-  if self._closed then return errors.closed() end
-  return ok, err, code
 end
 
 local function busy(rec, fname, what)
@@ -279,9 +255,7 @@ function common:close()
   if self._closed then return true end
   self._closed = true
   if self._unlink_path then os.remove(self._unlink_path) end
-  sched.free_slot(self.id)
-  wake(self._rrec, errors.closed())
-  wake(self._wrec, errors.closed())
+  io.close(self, false)
   if osx.closesocket(self.fd) ~= 0 then return errors.os(errno()) end
   return true
 end
@@ -289,17 +263,14 @@ end
 -- Detach: the socket object closes, the descriptor stays open and is returned.
 function common:release()
   check_open(self, 'release')
-  if self._watched then sched.submit1(S2.S2_OP_UNWATCH, self.fd, self.id, self.gen, 0) end
   self._closed = true
-  sched.free_slot(self.id)
-  wake(self._rrec, errors.closed())
-  wake(self._wrec, errors.closed())
+  io.close(self, true)
   return self.fd
 end
 
 function common:settimeout(t)
   check_open(self, 'settimeout')
-  if t ~= nil and (type(t) ~= 'number' or t ~= t or t < 0) then
+  if type(t) ~= 'nil' and (type(t) ~= 'number' or t ~= t or t < 0) then
     errors.arg('settimeout', 1, 'timeout must be a non-negative number of seconds or nil')
   end
   self._timeout = t
@@ -402,23 +373,11 @@ end
 function common:wait(dir, timeout)
   check_open(self, 'wait')
   if dir ~= 'r' and dir ~= 'w' then errors.arg('wait', 1, 'direction must be \'r\' or \'w\'') end
-  if timeout ~= nil and (type(timeout) ~= 'number' or timeout ~= timeout) then
+  if type(timeout) ~= 'nil' and (type(timeout) ~= 'number' or timeout ~= timeout) then
     errors.arg('wait', 2, 'timeout must be a number of seconds or nil')
   end
-  local rec = dir == 'r' and self._rrec or self._wrec
-  busy(rec, 'wait', dir == 'r' and 'reading' or 'writing')
-  if not self._watched then
-    local ok, err, code = watch(self)
-    if not ok then return nil, err, code end
-  end
-  -- registered first, so an edge after this check is not lost
-  if osx.ready_now(self.fd, dir) then return true end
-  if dir == 'r' then self._rready = false else self._wready = false end
-  rec.busy = true
-  local ok, err, code = wait_edge(self, rec, timeout and clock() + timeout, true)
-  rec.busy = false
-  if not ok then return nil, err, code end
-  return true
+  busy(dir == 'r' and self._rrec or self._wrec, 'wait', dir == 'r' and 'reading' or 'writing')
+  return io.wait(self, dir, timeout and clock() + timeout or false)
 end
 
 -- setblocking(false): calls that would wait return nil, 'would block',
@@ -434,63 +393,11 @@ function common:getblocking() return not self._nonblocking end
 
 -- receiving and sending --------------------------------------------------------
 
--- recv on a connected socket, arguments checked: n (0 at EOF), or nil,
--- err, code. The ready case has no loop, so a caller's trace runs through
--- it (an inner loop makes LuaJIT abort the caller's root trace); waiting
--- and retrying is recv_wait.
-local function recv_wait(self, buf, len, expires, fl)
-  local rec = self._rrec
-  local fd = self.fd
-  local dl = false
-  while true do
-    if self._rready then
-      local n = C.recv(fd, buf, len, fl)
-      if n >= 0 then
-        if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
-          self._rready = false
-        end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      elseif band(fl, MSG_OOB) == 0 then
-        self._rready = false
-      else
-        -- no urgent byte yet: wait for the next edge without forgetting
-        -- that normal data may be waiting
-        if dl == false then dl = deadline(self, expires) end
-        rec.busy = true
-        local ok, err, code = wait_edge(self, rec, dl)
-        rec.busy = false
-        if not ok then return nil, err, code end
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
-end
-
+-- recv/send on a connected socket, arguments checked: n (0 at EOF), or
+-- nil, err, code.
 local function recv_checked(self, buf, len, expires, fl, fname)
   busy(self._rrec, fname, 'reading')
-  if self._rready then
-    local n = C.recv(self.fd, buf, len, fl)
-    if n >= 0 then
-      -- a short stream read drained the queue: wait for the next edge
-      if n < len and n > 0 and fl == 0 and self._stream and not self._rhup then
-        self._rready = false
-      end
-      return n
-    end
-    local e = errno()
-    if e == EAGAIN or e == EWOULDBLOCK then self._rready = false
-    elseif e ~= EINTR then return errors.os(e) end
-  end
-  return recv_wait(self, buf, len, expires, fl)
+  return io.recv(self, buf, len, fl, expires)
 end
 
 local function recv(self, buf, len, expires, flags, fname)
@@ -500,47 +407,9 @@ local function recv(self, buf, len, expires, flags, fname)
   return recv_checked(self, buf, len, expires, msgflags(flags, fname, 4), fname)
 end
 
-local function send_wait(self, buf, len, expires, fl)
-  local rec = self._wrec
-  local fd = self.fd
-  local dl = false
-  while true do
-    if self._wready then
-      local n = C.send(fd, buf, len, fl)
-      if n >= 0 then
-        if n < len and self._stream then self._wready = false end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      else
-        self._wready = false
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
-end
-
 local function send_checked(self, buf, len, expires, fl, fname)
   busy(self._wrec, fname, 'writing')
-  if self._wready then
-    local n = C.send(self.fd, buf, len, fl)
-    if n >= 0 then
-      -- a short stream write filled the queue: wait for the next edge
-      if n < len and self._stream then self._wready = false end
-      return n
-    end
-    local e = errno()
-    if e == EAGAIN or e == EWOULDBLOCK then self._wready = false
-    elseif e ~= EINTR then return errors.os(e) end
-  end
-  return send_wait(self, buf, len, expires, fl)
+  return io.send(self, buf, len, fl, expires)
 end
 
 local function send(self, buf, len, expires, flags, fname)
@@ -593,31 +462,6 @@ end
 
 -- connecting -----------------------------------------------------------------
 
-local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
-
-local function connect1(self, p, len, expires)
-  local fd = self.fd
-  if C.connect(fd, p, len) == 0 then return true end
-  local e = errno()
-  if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
-  if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
-  self._wready = false
-  if self._nonblocking then return nil, 'connection in progress', 'EINPROGRESS' end
-  local rec = self._wrec
-  while true do
-    rec.busy = true
-    local ok, err, code = wait_edge(self, rec, expires)
-    rec.busy = false
-    if not ok then return nil, err, code end
-    lenp[0] = sizeof(optval)
-    if C.getsockopt(fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
-    if optval[0] ~= 0 then return errors.os(optval[0]) end
-    -- a stale writable edge from before connect() proves nothing: check
-    if osx.ready_now(fd, 'w') then return true end
-    self._wready = false
-  end
-end
-
 -- connect(host, port, [expires]) or connect(sa | ai, [expires])
 local function connect(self, host, port, expires, fname)
   check_self(self, fname)
@@ -630,7 +474,7 @@ local function connect(self, host, port, expires, fname)
   local dl = deadline(self, expires)
   local target, err, code = addr.resolve(self, host, port, fname, 1, false, dl)
   if not target then return nil, err, code end
-  return addr.each(target, function(p, len) return connect1(self, p, len, dl) end)
+  return addr.each(target, function(p, len) return io.connect(self, p, len, dl or false) end)
 end
 
 function stream:connect(host, port, expires) return connect(self, host, port, expires, 'connect') end
@@ -641,12 +485,12 @@ function stream:listen(a1, a2, a3)
   local backlog, host, port
   if type(a1) == 'number' then backlog, host, port = a1, a2, a3
   else host, port, backlog = a1, a2, a3 end
-  if backlog ~= nil and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
+  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
     errors.arg('listen', 1, 'backlog must be a non-negative integer')
   end
   backlog = backlog or osx.SOMAXCONN
   if host ~= nil or port ~= nil or not self._bound then
-    if self._family ~= AF.unix then
+    if self._family ~= AF.unix and osx.LISTEN_REUSEADDR then
       -- like LuaSocket and libuv: a restarted server can rebind at once
       self:setopt('reuseaddr', true)
     end
@@ -698,34 +542,12 @@ end
 function stream:accept(expires)
   check_self(self, 'accept')
   check_expires(expires, 'accept', 1)
-  local rec = self._rrec
-  busy(rec, 'accept', 'accepting on')
-  local fd = self.fd
-  local dl = false
-  while true do
-    if self._rready then
-      local remote = sa_ct()
-      lenp[0] = sizeof(remote.ss)
-      local cfd = osx.accept(fd, ffi.cast(sa_ptr, remote), lenp)
-      if cfd ~= osx.INVALID_FD then
-        remote.len = lenp[0]
-        local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
-        return c, remote, accepted_local(self, c)
-      end
-      local e = errno()
-      if e == EAGAIN or e == EWOULDBLOCK then
-        self._rready = false
-      elseif e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then -- aborted: take the next
-        return errors.os(e)
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
+  busy(self._rrec, 'accept', 'accepting on')
+  local remote = sa_ct()
+  local cfd, err, code = io.accept(self, remote, expires)
+  if not cfd then return nil, err, code end
+  local c = new(getmetatable(self), cfd, self._family, self._type, self._protocol)
+  return c, remote, accepted_local(self, c)
 end
 
 -- datagrams ------------------------------------------------------------------
@@ -741,31 +563,11 @@ function dgram:send(buf, len, host, port, expires, flags)
   end
   check_expires(expires, 'send', 5)
   local fl = bor(msgflags(flags, 'send', 6), MSG_NOSIGNAL)
-  local rec = self._wrec
-  busy(rec, 'send', 'writing')
+  busy(self._wrec, 'send', 'writing')
   local dl = deadline(self, expires)
   local target, err, code = addr.resolve(self, host, port, 'send', 3, false, dl)
   if not target then return nil, err, code end
-  local fd = self.fd
-  return addr.each(target, function(p, alen)
-    while true do
-      if self._wready then
-        local n = C.sendto(fd, buf, len, fl, p, alen)
-        if n >= 0 then return n end
-        local e = errno()
-        if e ~= EAGAIN and e ~= EWOULDBLOCK then
-          if e ~= EINTR then return errors.os(e) end
-        else
-          self._wready = false
-        end
-      else
-        rec.busy = true
-        local ok, err2, code2 = wait_edge(self, rec, dl)
-        rec.busy = false
-        if not ok then return nil, err2, code2 end
-      end
-    end
-  end)
+  return addr.each(target, function(p, alen) return io.sendto(self, buf, len, fl, p, alen, dl or false) end)
 end
 dgram.sendto = dgram.send
 
@@ -774,36 +576,11 @@ dgram.sendto = dgram.send
 local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   check_self(self, fname)
   check_rbuf(buf, len, fname)
-  if from ~= nil and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
+  if type(from) ~= 'nil' and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
   check_expires(expires, fname, 3 + argx)
   local fl = msgflags(flags, fname, 4 + argx)
-  local rec = self._rrec
-  busy(rec, fname, 'reading')
-  local fd = self.fd
-  local p = from and ffi.cast(sa_ptr, from) or nil
-  local dl = false
-  while true do
-    if self._rready then
-      lenp[0] = from and sizeof(from.ss) or 0
-      local n = C.recvfrom(fd, buf, len, fl, p, from and lenp or nil)
-      if n >= 0 then
-        if from then from.len = lenp[0] end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      else
-        self._rready = false
-      end
-    else
-      if dl == false then dl = deadline(self, expires) end
-      rec.busy = true
-      local ok, err, code = wait_edge(self, rec, dl)
-      rec.busy = false
-      if not ok then return nil, err, code end
-    end
-  end
+  busy(self._rrec, fname, 'reading')
+  return io.recvfrom(self, buf, len, fl, from, expires)
 end
 
 -- recv(buf, len, [expires], [flags]) -> n, sender sa (a new sa per call;
@@ -872,13 +649,10 @@ end
 -- cancel, atmark, sendfile ------------------------------------------------------
 
 -- Wakes every thread parked on the socket with nil, 'canceled', 'ECANCELED';
--- unlike close() the socket stays open and usable.
+-- unlike close() the socket stays open and usable. Returns how many.
 function common:cancel()
   check_open(self, 'cancel')
-  local n = 0
-  if wake(self._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
-  if wake(self._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
-  return n
+  return io.cancel(self)
 end
 
 -- Is the read position at the out-of-band mark? (sockatmark)
@@ -899,15 +673,14 @@ function stream:sendfile(file, offset, len, expires)
     fd = osx.open_read(file)
     if fd < 0 then return errors.os(errno()) end
     own = true
-  elseif type(file) ~= 'number' then
+  elseif type(file) ~= 'number' or file < 0 or file > 0x7fffffff or file ~= math.floor(file) then
     errors.arg('sendfile', 1, 'file path or descriptor expected')
   end
   offset = offset or 0
   if type(offset) ~= 'number' or offset < 0 then errors.arg('sendfile', 2, 'offset must be >= 0') end
-  if len ~= nil and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
+  if type(len) ~= 'nil' and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
   check_expires(expires, 'sendfile', 4)
-  local rec = self._wrec
-  busy(rec, 'sendfile', 'writing')
+  busy(self._wrec, 'sendfile', 'writing')
   local dl = deadline(self, expires)
   local offp = ffi.new('int64_t[1]', offset)
   local sent, r1, r2, r3 = 0, nil, nil, nil
@@ -921,9 +694,7 @@ function stream:sendfile(file, offset, len, expires)
     else
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then
-        rec.busy = true
-        local ok, err, code = wait_edge(self, rec, dl)
-        rec.busy = false
+        local ok, err, code = io.wait(self, 'w', dl or false, true)
         if not ok then r1, r2, r3 = nil, err, code; break end
       elseif e ~= EINTR then
         r1, r2, r3 = errors.os(e)
@@ -942,6 +713,11 @@ end
 -- address of host that answers, IPv4 or IPv6 (the family comes from the
 -- address), or nil, err, code.
 function M.connect(host, port, expires)
+  if not addr.is_ai(host) then -- errors name connect, not addr
+    if type(host) ~= 'string' then errors.arg('connect', 1, 'host must be a string, got ' .. type(host)) end
+    if host:find('\0', 1, true) then errors.arg('connect', 1, 'host contains a NUL byte') end
+    addr.port(port, 'connect', 2)
+  end
   check_expires(expires, 'connect', 3)
   local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
   if not ai then return nil, err, code end
@@ -960,6 +736,15 @@ end
 
 -- socket.listen(host, port, [backlog]): a listening tcp socket.
 function M.listen(host, port, backlog)
+  -- checked before the socket exists: an error raised later would leak it
+  if type(host) ~= 'nil' then
+    if type(host) ~= 'string' then errors.arg('listen', 1, 'host must be a string or nil, got ' .. type(host)) end
+    if host:find('\0', 1, true) then errors.arg('listen', 1, 'host contains a NUL byte') end
+  end
+  addr.port(port, 'listen', 2)
+  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
+    errors.arg('listen', 3, 'backlog must be a non-negative integer')
+  end
   local fam = AF.inet
   if type(host) == 'string' and host:find(':', 1, true) then fam = AF.inet6 end
   local s, err, code = create(tcp_mt, 'listen', fam, SOCK.stream, 0)

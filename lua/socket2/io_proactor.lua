@@ -1,0 +1,321 @@
+-- socket2/io_proactor.lua: socket I/O on a completion backend (io_uring,
+-- IOCP). Same interface as io_reactor.lua (described there).
+--
+-- A call submits one op with the caller's own buffer and parks until the
+-- op's S2_DONE event: the kernel does the I/O and the event carries the
+-- result. At most one op is pending per socket direction (socket.lua makes a
+-- second reader or writer a misuse error), so the socket's wait record of
+-- that direction is also the op's record: rec.pending, then rec.res.
+--
+-- The rule that makes this safe: a call never returns while its op is
+-- pending, so the kernel never writes a buffer after the call returned.
+--   * deadline: the op is cancelled (S2_OP_CANCEL) and the call keeps waiting
+--     for the op's own end. -S2_ECANCELED then means 'timeout'; a result
+--     that arrived first wins (a timeout racing a completed receive returns
+--     the data, a completed accept its connection).
+--   * s:cancel(): the same, ending with nil, 'canceled', 'ECANCELED'.
+--   * close()/release(): the pending ops are cancelled; each parked thread
+--     returns nil, 'closed' when its op's end arrives (a connection accepted
+--     meanwhile is closed). The slot stays allocated until then, so those
+--     ends still find the socket.
+-- The buffer is also anchored in the record until the end, so it outlives the
+-- op even if its thread never runs again (a misuse error raised meanwhile).
+--
+-- Plain non-blocking syscalls are used where the OS has MSG_DONTWAIT: for a
+-- socket in non-blocking mode (s:setblocking(false)), and, when try_first
+-- is on, as a first attempt before any op is submitted (see try_first).
+local ffi = require'ffi'
+local bit = require'bit'
+local osx = require'socket2.os'
+local shim = require'socket2.shim'
+local sched = require'socket2.sched'
+local errors = require'socket2.errors'
+
+local C, S2 = osx.C, shim.lib
+local band, bor, bnot = bit.band, bit.bor, bit.bnot
+local park, wake = sched.park, sched.wake
+local clock = osx.clock
+local sizeof = ffi.sizeof
+local pcall, error = pcall, error
+local errno, EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.errno, osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR,
+  osx.EINPROGRESS
+
+local READ, WRITE, DONE = S2.S2_READ, S2.S2_WRITE, S2.S2_DONE
+local RES_CANCELED, RES_INTR = -S2.S2_ECANCELED, -S2.S2_EINTR
+local OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO = S2.S2_OP_RECV, S2.S2_OP_SEND, S2.S2_OP_RECVFROM, S2.S2_OP_SENDTO
+local OP_ACCEPT, OP_CONNECT, OP_POLL, OP_CANCEL = S2.S2_OP_ACCEPT, S2.S2_OP_CONNECT, S2.S2_OP_POLL, S2.S2_OP_CANCEL
+-- an op always waits: 'dontwait' passed to the kernel would end it with EAGAIN
+local DONTWAIT = osx.MSG.dontwait
+local NOT_DONTWAIT = bnot(DONTWAIT or 0)
+
+-- s2_op as Lua fills it: the same layout, with the pointer fields typed as
+-- pointers, so a buffer (cdata or string) is stored without a cast or a box.
+ffi.cdef[[
+typedef struct s2_op_lua {
+    uint32_t op, flags, id, gen;
+    int64_t  fd;
+    const void *buf;
+    const void *addr;
+    uint32_t *addrlenp;
+    uint32_t len, addrlen;
+    int32_t  result;
+    uint32_t aux;
+} s2_op_lua;
+]]
+assert(sizeof's2_op_lua' == sizeof's2_op' and ffi.offsetof('s2_op_lua', 'len') == ffi.offsetof('s2_op', 'len'),
+  'socket2: the proactor path needs 64-bit pointers')
+local opbuf = ffi.new's2_op_lua[1]'
+local op, opp = opbuf[0], ffi.cast('s2_op*', opbuf) -- neither keeps opbuf alive: M does
+local alen_ct = ffi.typeof'uint32_t[1]'
+local sa_ptr = ffi.typeof'struct sockaddr*'
+local lenp = ffi.new'socklen_t[1]'
+
+local M = {name = 'proactor', _opbuf = opbuf}
+
+-- Try the plain non-blocking syscall before submitting a receive / a send
+-- (an OS without MSG_DONTWAIT cannot). Off: on io_uring, bench/proactor_try.lua
+-- measured try_send 20% cheaper for ping-pong but 4x dearer for bulk
+-- transfer, try_recv no gain, and bench/run.sh no gain for RESP or HTTP.
+M.try_recv, M.try_send = false, false
+
+function M.init(s)
+  s._npending = 0
+  s._alen = false -- uint32_t[1] the kernel writes an address length into
+end
+
+-- ops -------------------------------------------------------------------------
+
+-- Submits one op for s; 0 or -S2_E*. Raises park()'s misuse error first
+-- when the caller could not wait for the op.
+local check_park = sched.check_park
+local function submit(s, rec, code, fl, buf, len, addr, addrlen, alenp)
+  check_park()
+  op.op, op.flags, op.id, op.gen, op.fd = code, fl, s.id, s.gen, s.fd
+  op.buf, op.addr, op.addrlenp, op.len, op.addrlen, op.aux = buf, addr, alenp, len, addrlen, 0
+  S2.s2_submit(sched.loop(), opp, 1)
+  local rc = op.result
+  if rc == 0 then
+    rec.pending = true
+    rec.anchor = buf or addr
+    s._npending = s._npending + 1
+  end
+  return rc
+end
+
+-- Cancels the pending ops of s in directions dirs; 0 or -S2_E*.
+local function cancel(s, dirs)
+  op.op, op.flags, op.id, op.gen, op.fd = OP_CANCEL, dirs, s.id, s.gen, s.fd
+  op.buf, op.addr, op.addrlenp, op.len, op.addrlen, op.aux = nil, nil, nil, 0, 0, 0
+  S2.s2_submit(sched.loop(), opp, 1)
+  return op.result
+end
+
+function M.on_event(s, flags, result)
+  if band(flags, DONE) == 0 then return end
+  local rec = band(flags, READ) ~= 0 and s._rrec or s._wrec
+  if not rec.pending then return end
+  rec.pending, rec.res, rec.anchor = false, result, nil
+  s._npending = s._npending - 1
+  if s._closed and s._npending == 0 then sched.free_slot(s.id) end
+  if rec.thread then wake(rec, true) end
+end
+
+local function pending_dirs(s)
+  return (s._rrec.pending and READ or 0) + (s._wrec.pending and WRITE or 0)
+end
+
+function M.close(s)
+  if s._npending > 0 then
+    cancel(s, pending_dirs(s)) -- the parked threads return when their ops end
+  else
+    sched.free_slot(s.id)
+  end
+end
+
+function M.cancel(s)
+  local n = 0
+  for _, rec in ipairs{s._rrec, s._wrec} do
+    if rec.pending and rec.thread then rec.canceled = true; n = n + 1 end
+  end
+  if n > 0 then cancel(s, pending_dirs(s)) end
+  return n
+end
+
+local function deadline(s, expires)
+  if expires ~= nil then return expires or nil end
+  local t = s._timeout
+  return t and clock() + t
+end
+
+-- Parks until rec's op has ended, cancelling it at the deadline: its result
+-- (>= 0), or nil, err, code.
+local function await(s, rec, dir, dl, accepting)
+  rec.busy, rec.canceled = true, false
+  local why, why_code, raise -- why the op was cancelled; an error to re-raise
+  local until_t = dl
+  while rec.pending do
+    local ok, r1, r2, r3 = pcall(park, rec, until_t)
+    if rec.pending then -- woken by the deadline (or an error), not by the op's end
+      if not ok then
+        raise = raise or r1
+      elseif not why and r1 == nil then
+        why, why_code = r2 or 'timeout', r3 or 'ETIMEDOUT'
+      end
+      -- now wait for the op's own end; a cancel refused now is tried again soon
+      until_t = cancel(s, dir) ~= 0 and clock() + 0.01 or nil
+      if raise and not sched.can_park() then break end -- cannot wait: the anchor keeps buf
+    elseif not ok then
+      raise = raise or r1
+    end
+  end
+  rec.busy = false
+  local res = rec.res
+  if raise then
+    if accepting and not rec.pending and res >= 0 then osx.closesocket(res) end
+    error(raise, 0)
+  end
+  if s._closed then
+    if accepting and res >= 0 then osx.closesocket(res) end
+    return errors.closed()
+  end
+  if res >= 0 then return res end
+  if res == RES_CANCELED or res == RES_INTR then
+    if why then return nil, why, why_code end
+    if rec.canceled then return nil, 'canceled', 'ECANCELED' end
+  end
+  return errors.s2(res)
+end
+
+-- plain syscalls ----------------------------------------------------------------
+
+-- The plain syscall's result when it settles the call, else false (EAGAIN).
+local function settled(n)
+  if n >= 0 then return n end
+  local e = errno()
+  if e == EAGAIN or e == EWOULDBLOCK or e == EINTR then return false end
+  return errors.os(e)
+end
+
+local function would_block() return nil, 'would block', 'EAGAIN' end
+
+local function alenp(s)
+  local p = s._alen
+  if not p then p = alen_ct(); s._alen = p end
+  return p
+end
+
+-- the interface -----------------------------------------------------------------
+
+function M.recv(s, buf, len, fl, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and (M.try_recv or s._nonblocking) then
+    local n, err, code = settled(C.recv(s.fd, buf, len, bor(fl, DONTWAIT)))
+    if n or err then return n, err, code end
+    if s._nonblocking then return would_block() end
+  end
+  local rec = s._rrec
+  local rc = submit(s, rec, OP_RECV, fl, buf, len, nil, 0, nil)
+  if rc < 0 then return errors.s2(rc) end
+  return await(s, rec, READ, deadline(s, expires))
+end
+
+function M.send(s, buf, len, fl, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and (M.try_send or s._nonblocking) then
+    local n, err, code = settled(C.send(s.fd, buf, len, bor(fl, DONTWAIT)))
+    if n or err then return n, err, code end
+    if s._nonblocking then return would_block() end
+  end
+  local rec = s._wrec
+  local rc = submit(s, rec, OP_SEND, fl, buf, len, nil, 0, nil)
+  if rc < 0 then return errors.s2(rc) end
+  return await(s, rec, WRITE, deadline(s, expires))
+end
+
+function M.recvfrom(s, buf, len, fl, from, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and s._nonblocking then
+    lenp[0] = from and sizeof(from.ss) or 0
+    local n, err, code = settled(C.recvfrom(s.fd, buf, len, bor(fl, DONTWAIT),
+      from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil))
+    if n and from then from.len = lenp[0] end
+    if n or err then return n, err, code end
+    return would_block()
+  end
+  local rec = s._rrec
+  local ap = from and alenp(s)
+  local rc = submit(s, rec, OP_RECVFROM, fl, buf, len, from, from and sizeof(from.ss) or 0, ap)
+  if rc < 0 then return errors.s2(rc) end
+  local n, err, code = await(s, rec, READ, deadline(s, expires))
+  if n and from then from.len = ap[0] end
+  return n, err, code
+end
+
+function M.sendto(s, buf, len, fl, p, alen, expires)
+  fl = band(fl, NOT_DONTWAIT)
+  if DONTWAIT and s._nonblocking then
+    local n, err, code = settled(C.sendto(s.fd, buf, len, bor(fl, DONTWAIT), p, alen))
+    if n or err then return n, err, code end
+    return would_block()
+  end
+  local rec = s._wrec
+  local rc = submit(s, rec, OP_SENDTO, fl, buf, len, p, alen, nil)
+  if rc < 0 then return errors.s2(rc) end
+  return await(s, rec, WRITE, deadline(s, expires))
+end
+
+function M.accept(s, remote, expires)
+  if s._nonblocking then
+    while true do
+      lenp[0] = sizeof(remote.ss)
+      local cfd = osx.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
+      if cfd ~= osx.INVALID_FD then remote.len = lenp[0]; return cfd end
+      local e = errno()
+      if e == EAGAIN or e == EWOULDBLOCK then return would_block() end
+      if e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then return errors.os(e) end
+    end
+  end
+  local rec, ap = s._rrec, alenp(s)
+  local dl = deadline(s, expires)
+  while true do
+    local rc = submit(s, rec, OP_ACCEPT, 0, nil, 0, remote, sizeof(remote.ss), ap)
+    if rc < 0 then return errors.s2(rc) end
+    local fd, err, code = await(s, rec, READ, dl, true)
+    if fd then
+      remote.len = ap[0]
+      return fd
+    end
+    if code ~= 'ECONNABORTED' then return nil, err, code end -- aborted: take the next
+  end
+end
+
+function M.connect(s, p, len, expires)
+  if s._nonblocking then
+    if C.connect(s.fd, p, len) == 0 then return true end
+    local e = errno()
+    if e == EINPROGRESS or e == EAGAIN or e == EWOULDBLOCK or e == EINTR then
+      return nil, 'connection in progress', 'EINPROGRESS'
+    end
+    return errors.os(e)
+  end
+  local rec = s._wrec
+  local rc = submit(s, rec, OP_CONNECT, 0, nil, 0, p, len, nil)
+  if rc < 0 then return errors.s2(rc) end
+  local r, err, code = await(s, rec, WRITE, deadline(s, expires))
+  if not r then return nil, err, code end
+  return true
+end
+
+-- readiness on a completion backend: a one-shot POLL op
+function M.wait(s, dir, expires, eagain)
+  if eagain and s._nonblocking then return would_block() end
+  local d = dir == 'r' and READ or WRITE
+  local rec = d == READ and s._rrec or s._wrec
+  local rc = submit(s, rec, OP_POLL, d, nil, 0, nil, 0, nil)
+  if rc < 0 then return errors.s2(rc) end
+  local r, err, code = await(s, rec, d, deadline(s, expires))
+  if not r then return nil, err, code end
+  return true
+end
+
+return M

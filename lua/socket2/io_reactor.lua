@@ -1,0 +1,329 @@
+-- socket2/io_reactor.lua: socket I/O on a readiness backend (epoll, kqueue).
+-- Each call tries the non-blocking syscall first and parks only on EAGAIN,
+-- until the slot's edge-triggered event arrives. Two rules save syscalls: a
+-- socket is registered with the loop only when it first has to wait, and on
+-- a stream socket a short read (or write) means the kernel queue is drained
+-- (full), so the next call waits for the edge instead of making a syscall
+-- that can only return EAGAIN.
+--
+-- The I/O interface (io_proactor.lua implements the same one; socket.lua
+-- picks one of them once, from the shim's caps):
+--   init(s)                             set up a new socket object's I/O state
+--   on_event(s, flags, result)          an event for s's slot (from sched)
+--   close(s, keep_fd)                   s is being closed (or released): every
+--                                       thread parked on it gets nil,'closed';
+--                                       the slot is freed (now or once the
+--                                       kernel is done with s). The caller
+--                                       then closes the descriptor (unless keep_fd).
+--   recv(s, buf, len, flags, expires)              -> n (0 at EOF)
+--   send(s, buf, len, flags, expires)              -> n
+--   recvfrom(s, buf, len, flags, from, expires)    -> n, from.len set (from may be nil)
+--   sendto(s, buf, len, flags, sa, salen, expires) -> n
+--   accept(s, remote, expires)          -> descriptor of the new connection; remote.len set
+--   connect(s, sa, salen, expires)      -> true
+--   wait(s, dir, expires, eagain)       -> true once s is readable (dir 'r') or
+--                                       writable ('w'); eagain: the caller's own
+--                                       syscall just said EAGAIN (sendfile)
+--   cancel(s)                           -> how many parked threads end with
+--                                       nil, 'canceled', 'ECANCELED' (s stays open)
+-- Every call returns nil, err, code on failure. flags are MSG_* bits (sends
+-- include MSG_NOSIGNAL). expires: an absolute clock() deadline, false for
+-- none, nil for the socket's own timeout (s._timeout). The caller has checked
+-- the arguments and that no other thread uses the same direction of s.
+-- A socket in non-blocking mode (s._nonblocking, s:setblocking(false))
+-- never parks: nil, 'would block', 'EAGAIN' (connect: 'EINPROGRESS');
+-- s:wait() still waits.
+local ffi = require'ffi'
+local bit = require'bit'
+local osx = require'socket2.os'
+local shim = require'socket2.shim'
+local sched = require'socket2.sched'
+local errors = require'socket2.errors'
+
+local C, S2 = osx.C, shim.lib
+local band = bit.band
+local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
+local MSG_OOB = osx.MSG.oob
+local errno = osx.errno
+local park, wake = sched.park, sched.wake
+local clock = osx.clock
+local sizeof = ffi.sizeof
+
+local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
+local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
+
+local sa_ptr = ffi.typeof'struct sockaddr*'
+local lenp = ffi.new'socklen_t[1]'
+local optval = ffi.new'int[1]'
+local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
+
+local M = {name = 'reactor'}
+
+function M.init(s)
+  s._rready, s._wready = true, true -- optimistic: try the syscall first
+  s._rhup, s._err = false, false
+  s._watched = false
+end
+
+local function watch(s)
+  local rc = sched.submit1(S2.S2_OP_WATCH, s.fd, s.id, s.gen, READ + WRITE)
+  if rc < 0 then return errors.s2(rc) end
+  s._watched = true
+  return true
+end
+
+function M.on_event(s, flags)
+  if band(flags, RMASK) ~= 0 then
+    s._rready = true
+    if band(flags, HUP) ~= 0 then s._rhup = true end
+    if band(flags, ERROR) ~= 0 then s._err = true end
+    if s._rrec.thread then wake(s._rrec, true) end
+  end
+  if band(flags, WMASK) ~= 0 then
+    s._wready = true
+    if s._wrec.thread then wake(s._wrec, true) end
+  end
+end
+
+function M.close(s, keep_fd)
+  if keep_fd and s._watched then
+    -- release(): the descriptor lives on, so it must leave the epoll set
+    sched.submit1(S2.S2_OP_UNWATCH, s.fd, s.id, s.gen, 0)
+  end
+  sched.free_slot(s.id)
+  wake(s._rrec, errors.closed())
+  wake(s._wrec, errors.closed())
+end
+
+function M.cancel(s)
+  local n = 0
+  if wake(s._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  if wake(s._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  return n
+end
+
+-- The deadline of a call: explicit expires, else the socket's timeout.
+local function deadline(s, expires)
+  if expires ~= nil then return expires or nil end
+  local t = s._timeout
+  return t and clock() + t
+end
+
+-- Parks on rec until the socket's next edge (or deadline/close). A socket
+-- in non-blocking mode never parks (unless always): nil, 'would block'.
+local function wait_edge(s, rec, dl, always)
+  if s._nonblocking and not always then return nil, 'would block', 'EAGAIN' end
+  if not s._watched then
+    local ok, err, code = watch(s)
+    if not ok then return nil, err, code end
+  end
+  rec.busy = true
+  local ok, err, code = park(rec, dl)
+  rec.busy = false
+  if s._closed then return errors.closed() end
+  return ok, err, code
+end
+
+function M.wait(s, dir, expires, eagain)
+  if not eagain then
+    if not s._watched then
+      local ok, err, code = watch(s)
+      if not ok then return nil, err, code end
+    end
+    -- registered first, so an edge after this check is not lost
+    if osx.ready_now(s.fd, dir) then return true end
+  end
+  local rec
+  if dir == 'r' then s._rready = false; rec = s._rrec else s._wready = false; rec = s._wrec end
+  local ok, err, code = wait_edge(s, rec, deadline(s, expires), not eagain)
+  if not ok then return nil, err, code end
+  return true
+end
+
+-- recv: the ready case has no loop, so a caller's trace runs through it (an
+-- inner loop makes LuaJIT abort the caller's root trace); waiting and
+-- retrying is recv_wait.
+local function recv_wait(s, buf, len, fl, expires)
+  local rec = s._rrec
+  local fd = s.fd
+  local dl = false
+  while true do
+    if s._rready then
+      local n = C.recv(fd, buf, len, fl)
+      if n >= 0 then
+        if n < len and n > 0 and fl == 0 and s._stream and not s._rhup then
+          s._rready = false
+        end
+        return n
+      end
+      local e = errno()
+      if e ~= EAGAIN and e ~= EWOULDBLOCK then
+        if e ~= EINTR then return errors.os(e) end
+      elseif band(fl, MSG_OOB) == 0 then
+        s._rready = false
+      else
+        -- no urgent byte yet: wait for the next edge without forgetting
+        -- that normal data may be waiting
+        if dl == false then dl = deadline(s, expires) end
+        local ok, err, code = wait_edge(s, rec, dl)
+        if not ok then return nil, err, code end
+      end
+    else
+      if dl == false then dl = deadline(s, expires) end
+      local ok, err, code = wait_edge(s, rec, dl)
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+function M.recv(s, buf, len, fl, expires)
+  if s._rready then
+    local n = C.recv(s.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream read drained the queue: wait for the next edge
+      if n < len and n > 0 and fl == 0 and s._stream and not s._rhup then
+        s._rready = false
+      end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then s._rready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return recv_wait(s, buf, len, fl, expires)
+end
+
+local function send_wait(s, buf, len, fl, expires)
+  local rec = s._wrec
+  local fd = s.fd
+  local dl = false
+  while true do
+    if s._wready then
+      local n = C.send(fd, buf, len, fl)
+      if n >= 0 then
+        if n < len and s._stream then s._wready = false end
+        return n
+      end
+      local e = errno()
+      if e ~= EAGAIN and e ~= EWOULDBLOCK then
+        if e ~= EINTR then return errors.os(e) end
+      else
+        s._wready = false
+      end
+    else
+      if dl == false then dl = deadline(s, expires) end
+      local ok, err, code = wait_edge(s, rec, dl)
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+function M.send(s, buf, len, fl, expires)
+  if s._wready then
+    local n = C.send(s.fd, buf, len, fl)
+    if n >= 0 then
+      -- a short stream write filled the queue: wait for the next edge
+      if n < len and s._stream then s._wready = false end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then s._wready = false
+    elseif e ~= EINTR then return errors.os(e) end
+  end
+  return send_wait(s, buf, len, fl, expires)
+end
+
+function M.sendto(s, buf, len, fl, p, alen, expires)
+  local fd = s.fd
+  local dl = false
+  while true do
+    if s._wready then
+      local n = C.sendto(fd, buf, len, fl, p, alen)
+      if n >= 0 then return n end
+      local e = errno()
+      if e ~= EAGAIN and e ~= EWOULDBLOCK then
+        if e ~= EINTR then return errors.os(e) end
+      else
+        s._wready = false
+      end
+    else
+      if dl == false then dl = deadline(s, expires) end
+      local ok, err, code = wait_edge(s, s._wrec, dl)
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+function M.recvfrom(s, buf, len, fl, from, expires)
+  local fd = s.fd
+  local p = from and ffi.cast(sa_ptr, from) or nil
+  local dl = false
+  while true do
+    if s._rready then
+      lenp[0] = from and sizeof(from.ss) or 0
+      local n = C.recvfrom(fd, buf, len, fl, p, from and lenp or nil)
+      if n >= 0 then
+        if from then from.len = lenp[0] end
+        return n
+      end
+      local e = errno()
+      if e ~= EAGAIN and e ~= EWOULDBLOCK then
+        if e ~= EINTR then return errors.os(e) end
+      else
+        s._rready = false
+      end
+    else
+      if dl == false then dl = deadline(s, expires) end
+      local ok, err, code = wait_edge(s, s._rrec, dl)
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+function M.accept(s, remote, expires)
+  local fd = s.fd
+  local dl = false
+  while true do
+    if s._rready then
+      lenp[0] = sizeof(remote.ss)
+      local cfd = osx.accept(fd, ffi.cast(sa_ptr, remote), lenp)
+      if cfd ~= osx.INVALID_FD then
+        remote.len = lenp[0]
+        return cfd
+      end
+      local e = errno()
+      if e == EAGAIN or e == EWOULDBLOCK then
+        s._rready = false
+      elseif e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then -- aborted: take the next
+        return errors.os(e)
+      end
+    else
+      if dl == false then dl = deadline(s, expires) end
+      local ok, err, code = wait_edge(s, s._rrec, dl)
+      if not ok then return nil, err, code end
+    end
+  end
+end
+
+function M.connect(s, p, len, expires)
+  local fd = s.fd
+  if C.connect(fd, p, len) == 0 then return true end
+  local e = errno()
+  if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
+  if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
+  s._wready = false
+  if s._nonblocking then return nil, 'connection in progress', 'EINPROGRESS' end
+  local dl = deadline(s, expires)
+  while true do
+    local ok, err, code = wait_edge(s, s._wrec, dl)
+    if not ok then return nil, err, code end
+    lenp[0] = sizeof(optval)
+    if C.getsockopt(fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
+    if optval[0] ~= 0 then return errors.os(optval[0]) end
+    -- a stale writable edge from before connect() proves nothing: check
+    if osx.ready_now(fd, 'w') then return true end
+    s._wready = false
+  end
+end
+
+return M
