@@ -285,7 +285,9 @@ function M.accept(s, remote, expires)
       remote.len = ap[0]
       return fd
     end
-    if code ~= 'ECONNABORTED' then return nil, err, code end -- aborted: take the next
+    -- a connection reset or aborted while it waited in the queue is that
+    -- connection's end, not the listener's: take the next (as on POSIX)
+    if code ~= 'ECONNABORTED' and code ~= 'ECONNRESET' then return nil, err, code end
   end
 end
 
