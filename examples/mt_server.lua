@@ -1,6 +1,9 @@
 -- examples/mt_server.lua: a small HTTP/1.1 server on N OS threads that
--- share one epoll fd (or kqueue), each with its own SO_REUSEPORT listener
--- on the same port (the kernel spreads new connections over them).
+-- share one kernel object (epoll fd, kqueue, IOCP port), each with its own
+-- SO_REUSEPORT listener on the same port (the kernel spreads new
+-- connections over them). Where there is no SO_REUSEPORT (Windows), the
+-- main state accepts on one listener and hands each connection to a
+-- thread: s:release() here, socket.wrap(fd) there.
 --
 --   luajit examples/mt_server.lua              -- 2 threads; 200 clients test it, then it stops
 --   luajit examples/mt_server.lua 4 500 20     -- 4 threads, 500 clients x 20 requests each
@@ -25,7 +28,7 @@ local want_port = serve_only and tonumber(args[2]) or 0
 
 -- The server thread: runs in its own Lua state, so it requires what it
 -- uses and gets everything else as arguments.
-local function server_thread(share, h, id, port, ctl_port)
+local function server_thread(share, h, id, port, ctl_port, reuseport)
   local socket = require'socket2' -- luacheck: ignore (a new state: nothing is shadowed)
   socket[share](h) -- share the main state's kernel object: before any other socket2 call
 
@@ -33,9 +36,12 @@ local function server_thread(share, h, id, port, ctl_port)
   assert(ctl:connect('127.0.0.1', ctl_port))
   local ctl_st = socket.stream(ctl)
 
-  local srv = assert(socket.tcp())
-  assert(srv:setopt('reuseport', true))
-  assert(srv:listen(1024, '127.0.0.1', port))
+  local srv
+  if reuseport then
+    srv = assert(socket.tcp())
+    assert(srv:setopt('reuseport', true))
+    assert(srv:listen(1024, '127.0.0.1', port))
+  end
 
   local requests, conns = 0, 0
   local body = ('hello from thread %d\n'):format(id)
@@ -58,19 +64,26 @@ local function server_thread(share, h, id, port, ctl_port)
     c:close()
   end
 
-  socket.newthread(function()
-    while true do
-      local c = srv:accept()
-      if not c then break end             -- the listener was closed: stop accepting
-      socket.newthread(handle, c)
-    end
-  end)
+  if srv then
+    socket.newthread(function()
+      while true do
+        local c = srv:accept()
+        if not c then break end           -- the listener was closed: stop accepting
+        socket.newthread(handle, c)
+      end
+    end)
+  end
 
   ctl_st:write'ready\n'
   ctl_st:flush()
   socket.newthread(function()
-    ctl_st:readline()                     -- 'stop', or nil if the main state went away
-    srv:close()
+    while true do                         -- 'fd N': a connection handed over; 'stop'
+      local line = ctl_st:readline()      -- (or nil if the main state went away)
+      local fd = line and tonumber(line:match'^fd (%d+)$')
+      if not fd then break end
+      socket.newthread(handle, assert(socket.wrap(fd)))
+    end
+    if srv then srv:close() end
     ctl:close()
   end)
   socket.start()                          -- until the listener and every client are done
@@ -80,21 +93,23 @@ end
 -- main ------------------------------------------------------------------------
 
 -- the kernel object every thread will share: socket.epoll_fd() on Linux
-local share = ({epoll = 'epoll_fd', kqueue = 'kqueue_fd', iocp = 'iocp'})[socket.backend]
+local share = ({epoll = 'epoll_fd', kqueue = 'kqueue_fd', iocp = 'iocp', io_uring = 'io_uring_fd'})[socket.backend]
 local h = socket[share]()
 
--- Reserve the port: a bound, reuseport socket that never listens, so it
--- takes no connections but keeps the port ours while the threads bind it.
+-- With SO_REUSEPORT: reserve the port with a bound socket that never
+-- listens, so it takes no connections but keeps the port ours while the
+-- threads bind it. Without: this is the one listener, accepting for all.
 local reserve = assert(socket.tcp())
-assert(reserve:setopt('reuseport', true))
-assert(reserve:bind('127.0.0.1', want_port))
+local reuseport = pcall(reserve.setopt, reserve, 'reuseport', true)
+if reuseport then assert(reserve:bind('127.0.0.1', want_port))
+else assert(reserve:listen(1024, '127.0.0.1', want_port)) end
 local port = reserve:getsockname():port()
 
 local ctl = assert(socket.tcp())
 assert(ctl:listen('127.0.0.1', 0))
 local threads = {}
 for i = 1, nthreads do
-  threads[i] = assert(thread.new(server_thread, share, h, i, port, ctl:getsockname():port()))
+  threads[i] = assert(thread.new(server_thread, share, h, i, port, ctl:getsockname():port(), reuseport))
 end
 
 socket.run(function()
@@ -105,8 +120,21 @@ socket.run(function()
     assert(conns[i]:readline() == 'ready')
   end
   ctl:close()
-  print(('%d threads serving http://127.0.0.1:%d/ sharing one %s (%s)'):format(nthreads, port,
-    socket.backend == 'epoll' and 'epoll fd' or socket.backend, tostring(h)))
+  print(('%d threads serving http://127.0.0.1:%d/ sharing one %s (%s)%s'):format(nthreads, port,
+    socket.backend == 'epoll' and 'epoll fd' or socket.backend, tostring(h),
+    reuseport and '' or ', connections handed over by one acceptor'))
+  if not reuseport then
+    socket.newthread(function()           -- the acceptor: round robin over the threads
+      local i = 0
+      while true do
+        local c = reserve:accept()
+        if not c then break end
+        i = i % nthreads + 1
+        conns[i]:write('fd ', c:release(), '\n')
+        conns[i]:flush()
+      end
+    end)
+  end
 
   if serve_only then socket.suspend() end -- until the process is killed
 
@@ -143,6 +171,7 @@ socket.run(function()
     print(('  thread %d answered %d'):format(i, by_thread[i] or 0))
   end
 
+  reserve:close()                         -- (no more accepts either)
   for i = 1, nthreads do conns[i]:write'stop\n'; conns[i]:flush() end
   for i = 1, nthreads do
     local done, requests, nconns = threads[i]:join()
