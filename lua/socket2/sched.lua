@@ -217,7 +217,10 @@ function M.park(rec, expires)
     heap_push(rec)
   end
   if th ~= MAIN then
-    return co_yield()
+    -- not a tail call: LuaJIT stitches the trace around the yield, so the
+    -- code after the wake runs compiled instead of in the interpreter
+    local a, b, c = co_yield()
+    return a, b, c
   end
   -- blocking mode: run the loop until our rec is woken
   if polling then
