@@ -42,6 +42,7 @@ local threads = {}  -- socket2 thread -> true
 local nthreads = 0
 local nwaiting = 0  -- recs with a thread parked on them
 local polling = false
+local parked = false -- set by park() just before the running thread yields
 local stopping = false
 
 -- run queue: parallel arrays, no allocation per wake
@@ -217,6 +218,7 @@ function M.park(rec, expires)
     heap_push(rec)
   end
   if th ~= MAIN then
+    parked = true
     -- not a tail call: LuaJIT stitches the trace around the yield, so the
     -- code after the wake runs compiled instead of in the interpreter
     local a, b, c = co_yield()
@@ -244,22 +246,17 @@ end
 
 -- threads ---------------------------------------------------------------------
 
-local function finish(co, ok, ...)
+-- A resumed thread either parks (park() sets parked before it yields) or
+-- it has ended (returned, raised an error, or yielded by itself): only
+-- then does the resumer look at it. No pcall and no coroutine.status per
+-- resume.
+local function ended(co, ok, err)
   if co_status(co) == 'dead' then
     threads[co] = nil
     nthreads = nthreads - 1
-    if not ok then
-      local err = ...
-      error(debug.traceback(co, tostring(err)), 0)
-    end
+    if not ok then return debug.traceback(co, tostring(err)) end
   end
-  return ok, ...
 end
-
-local function resume(co, ...)
-  return finish(co, co_resume(co, ...))
-end
-M.resume_thread = resume
 
 -- Creates a thread running f(...) and runs it at once, up to its first wait.
 -- An error in it is raised, with its traceback, from whatever resumed it.
@@ -267,10 +264,19 @@ function M.newthread(f, ...)
   local co = co_create(f)
   threads[co] = true
   nthreads = nthreads + 1
-  resume(co, ...)
+  parked = false
+  local ok, err = co_resume(co, ...)
+  local p = parked
+  parked = false -- the caller (maybe a thread) runs on
+  if not p then
+    err = ended(co, ok, err)
+    if err then error(err, 0) end
+  end
   return co
 end
 
+-- Resumes the queued threads; returns the error of one that raised one
+-- (what is still queued stays queued).
 local function run_queue()
   local n = rq_n
   local i = 1
@@ -278,19 +284,24 @@ local function run_queue()
     local th, a, b, c = rq_th[i], rq_a[i], rq_b[i], rq_c[i]
     rq_th[i], rq_a[i], rq_b[i], rq_c[i] = nil, nil, nil, nil
     i = i + 1
-    local ok, err = pcall(resume, th, a, b, c)
-    if not ok then
-      -- keep what is still queued, then report the error
-      local j = 0
-      for k = i, rq_n do
-        j = j + 1
-        rq_th[j], rq_a[j], rq_b[j], rq_c[j] = rq_th[k], rq_a[k], rq_b[k], rq_c[k]
-        rq_th[k], rq_a[k], rq_b[k], rq_c[k] = nil, nil, nil, nil
+    parked = false
+    local ok, err = co_resume(th, a, b, c)
+    if not parked then
+      err = ended(th, ok, err)
+      if err then
+        -- keep what is still queued, then report the error
+        local j = 0
+        for k = i, rq_n do
+          j = j + 1
+          rq_th[j], rq_a[j], rq_b[j], rq_c[j] = rq_th[k], rq_a[k], rq_b[k], rq_c[k]
+          rq_th[k], rq_a[k], rq_b[k], rq_c[k] = nil, nil, nil, nil
+        end
+        rq_n = j
+        return err
       end
-      rq_n = j
-      error(err, 0)
     end
   end
+  parked = false
   -- threads queued while we ran stay for the next pass
   local j = 0
   for k = n + 1, rq_n do
@@ -350,9 +361,9 @@ function M.poll(timeout)
   end
   local fired = hn > 0 and expire_timers(clock())
   local ran = rq_n > 0
-  local ok, err = pcall(run_queue)
+  local err = ran and run_queue()
   polling = false
-  if not ok then error(err, 0) end
+  if err then error(err, 0) end
   if n > 0 or fired or ran then return true end
   return false, 'timeout'
 end
