@@ -61,9 +61,12 @@ local M = {name = 'reactor'}
 
 function M.init(s)
   s._rready, s._wready = true, true -- optimistic: try the syscall first
-  s._rhup, s._err = false, false
+  s._rhup = false
   s._watched = false
 end
+
+-- A socket's wait record (see sched.new_rec).
+M.new_rec = sched.new_rec
 
 local function watch(s)
   local rc = sched.submit1(S2.S2_OP_WATCH, s.fd, s.id, s.gen, READ + WRITE)
@@ -76,7 +79,6 @@ function M.on_event(s, flags)
   if band(flags, RMASK) ~= 0 then
     s._rready = true
     if band(flags, HUP) ~= 0 then s._rhup = true end
-    if band(flags, ERROR) ~= 0 then s._err = true end
     if s._rrec.thread then wake(s._rrec, true) end
   end
   if band(flags, WMASK) ~= 0 then

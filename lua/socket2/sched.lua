@@ -38,7 +38,10 @@ local slots, gens = {}, {}
 local free_ids, nfree, top_id = {}, 0, 0
 local nslots = 0
 
-local threads = {}  -- socket2 thread -> true
+-- The socket2 thread being resumed (set around every resume of one), so
+-- that park() tells a socket2 thread from a plain coroutine without a set
+-- of threads (a new key per thread, a rehash every few dozen threads).
+local running = nil
 local nthreads = 0
 local nwaiting = 0  -- recs with a thread parked on them
 local polling = false
@@ -160,6 +163,13 @@ end
 
 -- parking and waking ----------------------------------------------------------
 
+-- A new wait record, with sched's fields there from the start: a key
+-- added later costs a table resize (the I/O modules make their sockets'
+-- records with their own fields added: io.new_rec).
+function M.new_rec()
+  return {thread = false, busy = false, hi = false, expires = 0}
+end
+
 -- Wakes the thread parked on rec; park() then returns a, b, c. Returns
 -- false when nobody was parked there.
 local function wake(rec, a, b, c)
@@ -178,8 +188,10 @@ local function wake(rec, a, b, c)
 end
 M.wake = wake
 
+-- Is co (default: the running coroutine) the socket2 thread running now?
 function M.is_thread(co)
-  return threads[co or co_running()] == true
+  co = co or co_running()
+  return co ~= nil and co == running
 end
 
 local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread'
@@ -189,7 +201,7 @@ local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine tha
 -- while the loop runs: park() raises an error there.
 function M.can_park()
   local co = co_running()
-  return not polling or (co ~= nil and threads[co] == true)
+  return not polling or (co ~= nil and co == running)
 end
 
 -- Raises park()'s error when the caller could not park (for a caller that
@@ -200,7 +212,7 @@ end
 
 function M.current()
   local co = co_running()
-  return co and threads[co] and co or nil
+  return co ~= nil and co == running and co or nil
 end
 
 -- Parks the caller on rec until wake(rec, ...) or the deadline (an absolute
@@ -210,7 +222,7 @@ function M.park(rec, expires)
     errors.misuse('socket2', 'two waiters on one wait record')
   end
   local co = co_running()
-  local th = co and threads[co] and co or MAIN
+  local th = co ~= nil and co == running and co or MAIN
   rec.thread = th
   nwaiting = nwaiting + 1
   if expires then
@@ -252,7 +264,6 @@ end
 -- resume.
 local function ended(co, ok, err)
   if co_status(co) == 'dead' then
-    threads[co] = nil
     nthreads = nthreads - 1
     if not ok then return debug.traceback(co, tostring(err)) end
   end
@@ -260,14 +271,23 @@ end
 
 -- Creates a thread running f(...) and runs it at once, up to its first wait.
 -- An error in it is raised, with its traceback, from whatever resumed it.
+-- Up to 3 arguments are passed without a vararg call (NYI for LuaJIT in a
+-- trace that starts inside this function, as one does after the stitched
+-- coroutine.create).
 function M.newthread(f, ...)
+  local n, a, b, c = select('#', ...), ...
   local co = co_create(f)
-  threads[co] = true
   nthreads = nthreads + 1
-  parked = false
-  local ok, err = co_resume(co, ...)
+  local prev = running
+  running, parked = co, false
+  local ok, err
+  if n == 0 then ok, err = co_resume(co)
+  elseif n == 1 then ok, err = co_resume(co, a)
+  elseif n == 2 then ok, err = co_resume(co, a, b)
+  elseif n == 3 then ok, err = co_resume(co, a, b, c)
+  else ok, err = co_resume(co, ...) end
   local p = parked
-  parked = false -- the caller (maybe a thread) runs on
+  running, parked = prev, false -- the caller (maybe a thread) runs on
   if not p then
     err = ended(co, ok, err)
     if err then error(err, 0) end
@@ -284,8 +304,9 @@ local function run_queue()
     local th, a, b, c = rq_th[i], rq_a[i], rq_b[i], rq_c[i]
     rq_th[i], rq_a[i], rq_b[i], rq_c[i] = nil, nil, nil, nil
     i = i + 1
-    parked = false
+    running, parked = th, false
     local ok, err = co_resume(th, a, b, c)
+    running = nil
     if not parked then
       err = ended(th, ok, err)
       if err then
@@ -413,7 +434,7 @@ function M.suspend()
   local co = M.current()
   if not co then errors.misuse('socket2.suspend', 'not inside a socket2 thread') end
   local rec = suspend_recs[co]
-  if not rec then rec = {}; suspend_recs[co] = rec end
+  if not rec then rec = M.new_rec(); suspend_recs[co] = rec end
   return M.park(rec)
 end
 
@@ -428,7 +449,7 @@ end
 -- sleep ---------------------------------------------------------------------
 
 local sleep_recs = setmetatable({}, {__mode = 'k'})
-local main_sleep_rec = {}
+local main_sleep_rec = M.new_rec()
 
 function M.sleep_until(t)
   if type(t) ~= 'number' or t ~= t then errors.arg('sleep_until', 1, 'number expected') end
@@ -436,7 +457,7 @@ function M.sleep_until(t)
   local rec = main_sleep_rec
   if co then
     rec = sleep_recs[co]
-    if not rec then rec = {}; sleep_recs[co] = rec end
+    if not rec then rec = M.new_rec(); sleep_recs[co] = rec end
   end
   M.park(rec, t)
   return true

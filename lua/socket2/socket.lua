@@ -41,14 +41,19 @@ local lingerval = ffi.new'struct linger'
 
 -- construction ---------------------------------------------------------------
 
+local new_rec = io.new_rec
 local function new(mt, fd, family, stype, protocol)
+  -- the fields every socket uses, each there from the start (false until
+  -- used): a key added later costs a table resize. 16 keys: the smallest
+  -- hash part that holds them (fields of rare use are added when used).
   local s = setmetatable({
     fd = fd, _family = family, _type = stype, _protocol = protocol,
     _stream = stype == SOCK.stream,
     _closed = false,
-    _rrec = {}, _wrec = {}, -- wait records of the two directions (see sched)
-    _timeout = nil,
-    _sa = false, -- scratch for numeric addresses (addr.resolve makes it on first use)
+    _rrec = new_rec(), _wrec = new_rec(), -- wait records of the two directions (see sched)
+    id = 0, gen = 0,
+    _rready = false, _wready = false, _rhup = false, _watched = false, -- io_reactor
+    _npending = 0, _alen = false, -- io_proactor
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
   io.init(s)
