@@ -140,25 +140,46 @@ end
 -- of a variable-length array (ffi.new('uint8_t[?]', n)) is not compiled by
 -- LuaJIT: it aborted the trace of every recv/send that was given one. The
 -- sizes of arrays seen before are kept (by object, weakly): the lookup
--- compiles, and only a never-seen array takes the slow path once. Whether a
--- ctype is a pointer is decided by its type (an 8-byte array is no pointer)
--- and cached by ctype id.
+-- compiles. Whether a ctype is a pointer is decided by its type (an 8-byte
+-- array is no pointer) and cached by ctype id.
+--
+-- A never-seen array (or ctype) takes the slow path, and that runs in a
+-- coroutine of its own: LuaJIT stitches the caller's trace around
+-- coroutine.resume instead of recording into ffi.sizeof. Recorded, it
+-- aborts the trace ("bad argument type"), and a side exit whose trace
+-- aborts four times is left to the interpreter for good: new buffers
+-- appear while a program's traces form, and the rest of every request
+-- after such an exit then ran interpreted.
 local buf_sizes = setmetatable({}, {__mode = 'k'})
 local is_ptr_ctype = {}
-local function buf_size(buf)
-  local size = buf_sizes[buf]
-  if size then return size end
-  local ct = ffi.typeof(buf)
-  local id = tonumber(ct)
+local function ctype_is_ptr(id, ct)
   local isptr = is_ptr_ctype[id]
   if isptr == nil then
     local name = tostring(ct)
     isptr = name:find'%*>$' ~= nil or name:find'&>$' ~= nil
     is_ptr_ctype[id] = isptr
   end
-  if isptr then return nil end -- a pointer: not kept (often temporary)
-  size = sizeof(buf)
-  buf_sizes[buf] = size
+  return isptr
+end
+local function slow_size(buf)
+  while true do
+    local size
+    local ct = ffi.typeof(buf)
+    if not ctype_is_ptr(tonumber(ct), ct) then
+      size = sizeof(buf)
+      buf_sizes[buf] = size
+    end
+    buf = coroutine.yield(size)
+  end
+end
+local sizer = coroutine.create(slow_size)
+local function buf_size(buf)
+  local size = buf_sizes[buf]
+  if size then return size end
+  if is_ptr_ctype[tonumber(ffi.typeof(buf))] then return nil end -- a pointer: not kept (often temporary)
+  local ok
+  ok, size = coroutine.resume(sizer, buf)
+  if not ok then sizer = coroutine.create(slow_size); error(size, 0) end
   return size
 end
 
