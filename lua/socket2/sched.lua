@@ -48,8 +48,14 @@ local polling = false
 local parked = false -- set by park() just before the running thread yields
 local stopping = false
 
--- run queue: parallel arrays, no allocation per wake
-local rq_th, rq_a, rq_b, rq_c, rq_n = {}, {}, {}, {}, 0
+-- run queue: parallel arrays, no allocation per wake. Their array parts
+-- are made up front: rq_b and rq_c mostly receive nils, which never grow an
+-- array part, so every store went to a new hash key (lj_tab_newkey, and a
+-- rehash now and then) on each wake.
+local tnew = require'table.new'
+local RQ_PREALLOC = 2 * EVMAX
+local function rq_new() return tnew(RQ_PREALLOC, 0) end
+local rq_th, rq_a, rq_b, rq_c, rq_n = rq_new(), rq_new(), rq_new(), rq_new(), 0
 
 -- timer heap of recs ordered by rec.expires; rec.hi is the index in heap
 local heap, hn = {}, 0
@@ -481,7 +487,7 @@ end
 function M.reset_for_tests()
   for i = hn, 1, -1 do local rec = heap[i]; rec.hi = nil; rec.thread = nil; heap[i] = nil end
   hn, nwaiting, rq_n = 0, 0, 0
-  rq_th, rq_a, rq_b, rq_c = {}, {}, {}, {}
+  rq_th, rq_a, rq_b, rq_c = rq_new(), rq_new(), rq_new(), rq_new()
 end
 
 -- What is alive: for leak checks in tests and for debugging.
