@@ -41,10 +41,15 @@ local function handle_getter(name, backends)
     if not backends[shim.backend] then
       errors.misuse('socket2.' .. name, ('not available with the %s backend'):format(shim.backend))
     end
-    if h ~= nil and type(h) ~= 'number' and type(h) ~= 'cdata' then
-      errors.arg(name, 1, 'handle expected')
+    local v
+    if h ~= nil then
+      local ok, c = pcall(ffi.cast, 'int64_t', h)
+      if not ok or (type(h) ~= 'number' and type(h) ~= 'cdata') or (type(h) == 'number' and h ~= math.floor(h)) then
+        errors.arg(name, 1, 'handle expected')
+      end
+      v = tonumber(c)
     end
-    return sched.handle(h and tonumber(ffi.cast('int64_t', h)))
+    return sched.handle(v, 'socket2.' .. name)
   end
 end
 M.epoll_fd = handle_getter('epoll_fd', {epoll = true})

@@ -2,6 +2,9 @@
  * lookup never stalls a loop. A request's end is posted to its loop's inbox
  * as an S2_DONE|S2_LOOKUP event. One global mutex guards request states: the
  * worker, the owner (take/cancel) and s2_close can race for a request. */
+#if !defined(_WIN32) && !defined(_GNU_SOURCE)
+#  define _GNU_SOURCE  /* dladdr */
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -9,6 +12,7 @@
 #  include <winsock2.h>
 #  include <ws2tcpip.h>
 #else
+#  include <dlfcn.h>
 #  include <sys/types.h>
 #  include <sys/socket.h>
 #  include <netdb.h>
@@ -183,8 +187,12 @@ static DWORD WINAPI s2__thread_main(LPVOID p) {
 }
 int s2__thread_start(void (*fn)(void *), void *arg) {
     s2__tstart *t = malloc(sizeof *t);
-    HANDLE h;
+    HANDLE h, self;
     if (!t) return -S2_ENOMEM;
+    /* workers outlive any loop: pin the DLL, so that unloading it (LuaJIT's
+     * lua_close frees ffi.load'ed libraries) never pulls their code away */
+    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                       (LPCWSTR)(void *)s2__thread_main, (HMODULE *)&self);
     t->fn = fn; t->arg = arg;
     h = CreateThread(NULL, 0, s2__thread_main, t, 0, NULL);
     if (!h) { free(t); return -S2_EAGAIN; }
@@ -203,8 +211,15 @@ int s2__thread_start(void (*fn)(void *), void *arg) {
     pthread_t th;
     pthread_attr_t attr;
     int rc;
+    Dl_info self;
     s2__tstart *t = malloc(sizeof *t);
     if (!t) return -S2_ENOMEM;
+    /* workers outlive any loop: make the shim library undeletable, so that
+     * unloading it (LuaJIT's lua_close dlclose()s ffi.load'ed libraries)
+     * never pulls code away from a worker still inside getaddrinfo. NOLOAD:
+     * only promotes the loaded library (nothing when linked statically). */
+    if (dladdr((void *)s2__thread_main, &self) && self.dli_fname)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
     t->fn = fn; t->arg = arg;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -8,11 +8,11 @@
 typedef CRITICAL_SECTION   s2_mutex;
 typedef CONDITION_VARIABLE s2_cond;
 typedef volatile LONG      s2_atomic;
-#  define s2_mutex_init(m)    (InitializeCriticalSection(m), 0)
+static inline int s2_mutex_init(CRITICAL_SECTION *m) { InitializeCriticalSection(m); return 0; }
 #  define s2_mutex_free(m)    DeleteCriticalSection(m)
 #  define s2_mutex_lock(m)    EnterCriticalSection(m)
 #  define s2_mutex_unlock(m)  LeaveCriticalSection(m)
-#  define s2_cond_init(c)     (InitializeConditionVariable(c), 0)
+static inline int s2_cond_init(CONDITION_VARIABLE *c) { InitializeConditionVariable(c); return 0; }
 #  define s2_cond_wait(c, m)  SleepConditionVariableCS(c, m, INFINITE)
 #  define s2_cond_signal(c)   WakeConditionVariable(c)
 #  define s2_atomic_get(a)    InterlockedCompareExchange((a), 0, 0)

@@ -14,7 +14,7 @@ local function exists(path)
   return f ~= nil
 end
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shell_quote = H.shell_quote
 
 local function luajit()
   local exe = arg and arg[-1] or 'luajit'
@@ -61,6 +61,7 @@ describe('backend choice', function()
 
   for _, err in ipairs{'EPERM', 'ENOSYS'} do
     it('falls back to epoll, saying so once, when the kernel refuses io_uring with ' .. err, function()
+      H.skip_unless(not H.windows, 'starts luajit with env through a POSIX shell; Windows has one backend (iocp)')
       if not exists(uring) then pending('socket2/shim_io_uring.so is not built') return end
       if not exists(helper) then pending('build/no_io_uring is not built (make test builds it)') return end
       local out = run('SOCKET2_BACKEND=io_uring', shell_quote(helper) .. ' ' .. err, echo)
@@ -71,6 +72,7 @@ describe('backend choice', function()
   end
 
   it('uses io_uring when asked and the kernel allows it, silently', function()
+    H.skip_unless(not H.windows, 'starts luajit with env through a POSIX shell; Windows has one backend (iocp)')
     if not exists(uring) then pending('socket2/shim_io_uring.so is not built') return end
     local out = run('SOCKET2_BACKEND=io_uring', '', echo)
     if out:find('fallback=io_uring:', 1, true) then
@@ -81,11 +83,13 @@ describe('backend choice', function()
   end)
 
   it('SOCKET2_BACKEND naming the default backend loads the default shim', function()
+    H.skip_unless(not H.windows, 'starts luajit with env through a POSIX shell; Windows has one backend (iocp)')
     local out = run('SOCKET2_BACKEND=epoll', '', echo)
     assert.equal('backend=epoll got=hi fallback=none\n', out)
   end)
 
   it('SOCKET2_BACKEND naming a backend that was not built is an error', function()
+    H.skip_unless(not H.windows, 'starts luajit with env through a POSIX shell; Windows has one backend (iocp)')
     local out = run('SOCKET2_BACKEND=nosuch', '', echo)
     assert.matches('no socket2/shim_nosuch library', out, 1, true)
   end)

@@ -550,7 +550,7 @@ describe('errors', function()
     end)
 
     it('socket.wrap of a descriptor that is no socket returns nil, msg, ENOTSOCK', function()
-      -- the loop's epoll (kqueue) fd is a descriptor that is certainly not a socket
+      -- the loop's epoll (kqueue) fd or IOCP handle is certainly not a socket
       local s, err, code = socket.wrap(require'socket2.sched'.handle())
       assert.is_nil(s)
       assert.is_string(err)

@@ -13,9 +13,21 @@ end
 
 local H = {}
 
+-- Is a closed socket still waiting for the end of an op? (completion backends)
+local function closing()
+  for _, o in ipairs(require'socket2.sched'.objects()) do
+    if o._closed and (o._npending or 0) > 0 then return true end
+  end
+  return false
+end
+
 -- Every spec file's outer describe calls after_each(H.no_leaks): the test
 -- that leaked fails, and what it left is cleaned so the next starts clean.
 function H.no_leaks()
+  -- a completion backend frees a closed socket's slot only once the kernel
+  -- has ended its ops (cancelled by close): let those ends in first
+  local guard = socket.clock() + 10
+  while closing() and socket.clock() < guard do socket.poll(0.1) end
   local msg = leaks()
   if msg then
     for _, o in ipairs(require'socket2.sched'.objects()) do
@@ -53,6 +65,45 @@ function H.pair(family)
   l:close()
   return c, server
 end
+
+-- Platform facts for the few checks a platform cannot run. A check that
+-- needs what the OS lacks calls H.skip_unless(H.has_x(), why): busted's
+-- pending(), so the run reports it as skipped with its reason.
+local ffi = require'ffi'
+H.windows = ffi.os == 'Windows'
+-- Wine (the Windows test bench here) is a reimplementation of Windows;
+-- ntdll says so. A few checks meet its known differences from Windows.
+if H.windows then pcall(ffi.cdef, 'const char *wine_get_version(void);') end
+H.wine = H.windows and pcall(function() return ffi.load'ntdll'.wine_get_version end)
+
+function H.skip_unless(ok, why)
+  -- busted puts pending() in the environment of the test that calls us
+  if not ok then getfenv(2).pending(why) end
+end
+
+-- Unix domain sockets exist here? (Windows 10 has stream ones; Wine 8 none)
+function H.has_unix()
+  local s, _, code = socket.unix()
+  if s then s:close() return true end
+  return false, code
+end
+H.NO_UNIX = 'no AF_UNIX sockets on this platform (Wine 8 refuses them: WSAEAFNOSUPPORT)'
+
+-- Quotes s for a POSIX shell.
+function H.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Runs a shell command: its output (stderr too) and whether it exited 0.
+function H.sh(cmd)
+  local p = assert(io.popen(cmd .. ' 2>&1; echo "exit status $?"'))
+  local out = p:read'*a'
+  p:close()
+  local ok = out:match'exit status (%d+)\n$' == '0'
+  return (out:gsub('exit status %d+\n$', '')), ok
+end
+-- Timing bounds are multiplied by H.SLOW (SOCKET2_TEST_SLOW, set by
+-- `make valgrind`); H.VALGRIND is true under valgrind.
+H.SLOW = tonumber(os.getenv'SOCKET2_TEST_SLOW') or 1
+H.VALGRIND = os.getenv'SOCKET2_TEST_VALGRIND' ~= nil
 
 H.leaks = leaks
 return H

@@ -60,7 +60,25 @@ end
 -- os.execute's success, for Lua 5.1 (0) and 5.2-compat (true) semantics
 local function run_ok(r) return r == 0 or r == true end
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local shell_quote = H.shell_quote
+
+local windows = ffi.os == 'Windows'
+
+-- OS error numbers (errno; WSA codes on Windows) -> the portable names
+local OSERR = windows and {
+  [10013] = 'EACCES', [10004] = 'EINTR', [10035] = 'EAGAIN', [10022] = 'EINVAL',
+  [10024] = 'EMFILE', [10063] = 'ENAMETOOLONG', [10045] = 'EOPNOTSUPP',
+  [10047] = 'EAFNOSUPPORT', [10048] = 'EADDRINUSE', [10049] = 'EADDRNOTAVAIL',
+  [10054] = 'ECONNRESET', [10060] = 'ETIMEDOUT', [10061] = 'ECONNREFUSED',
+  [10065] = 'EHOSTUNREACH', [10036] = 'EINPROGRESS', [995] = 'ECANCELED'}
+or {[1] = 'EPERM', [4] = 'EINTR', [11] = 'EAGAIN', [13] = 'EACCES',
+  [22] = 'EINVAL', [24] = 'EMFILE', [32] = 'EPIPE', [36] = 'ENAMETOOLONG',
+  [95] = 'EOPNOTSUPP', [97] = 'EAFNOSUPPORT', [98] = 'EADDRINUSE',
+  [99] = 'EADDRNOTAVAIL', [104] = 'ECONNRESET', [110] = 'ETIMEDOUT',
+  [111] = 'ECONNREFUSED', [113] = 'EHOSTUNREACH', [115] = 'EINPROGRESS',
+  [125] = 'ECANCELED'}
+local ERRNO = {}
+for n, name in pairs(OSERR) do ERRNO[name] = n end
 
 describe('shim', function()
   after_each(H.no_leaks)
@@ -127,7 +145,8 @@ describe('shim', function()
     it('s2_event and s2_op are laid out as the C compiler lays them out', function()
       local cc = os.getenv'CC' or 'cc'
       if not run_ok(os.execute(cc .. ' --version >/dev/null 2>&1')) then
-        pending('no C compiler (' .. cc .. ') to compare with')
+        pending(windows and 'no C compiler inside Wine; build/win/test_iocp.exe checks the layout mingw gives'
+          or 'no C compiler (' .. cc .. ') to compare with')
         return
       end
       local base = os.tmpname()
@@ -184,12 +203,14 @@ int main(void) {
       assert.equal(1, lib.s2_abi_version())
     end)
 
-    -- SOCKET2_BACKEND picks a backend built beside the default (epoll)
+    -- SOCKET2_BACKEND picks a backend built beside the default (epoll;
+    -- iocp on Windows)
+    local default = windows and 'iocp' or 'epoll'
     local wanted = os.getenv'SOCKET2_BACKEND'
-    if not wanted or wanted == '' then wanted = 'epoll' end
-    if shim.fallback then wanted = 'epoll' end -- refused here: see backend_spec.lua
+    if not wanted or wanted == '' then wanted = default end
+    if shim.fallback then wanted = default end -- refused here: see backend_spec.lua
 
-    it('is the backend this run asked for (SOCKET2_BACKEND, else epoll), and says so', function()
+    it('is the backend this run asked for (SOCKET2_BACKEND, else the default), and says so', function()
       assert.equal(wanted, ffi.string(lib.s2_backend()))
       assert.equal(wanted, shim.backend)
       assert.equal(wanted, socket.backend)
@@ -246,14 +267,8 @@ int main(void) {
       end
     end)
 
-    it('maps Linux errno values to portable codes', function()
-      local want = {[1] = 'EPERM', [4] = 'EINTR', [11] = 'EAGAIN', [13] = 'EACCES',
-        [22] = 'EINVAL', [24] = 'EMFILE', [32] = 'EPIPE', [36] = 'ENAMETOOLONG',
-        [95] = 'EOPNOTSUPP', [97] = 'EAFNOSUPPORT', [98] = 'EADDRINUSE',
-        [99] = 'EADDRNOTAVAIL', [104] = 'ECONNRESET', [110] = 'ETIMEDOUT',
-        [111] = 'ECONNREFUSED', [113] = 'EHOSTUNREACH', [115] = 'EINPROGRESS',
-        [125] = 'ECANCELED'}
-      for errno, name in pairs(want) do
+    it('maps the OS error numbers (errno; WSA codes on Windows) to portable codes', function()
+      for errno, name in pairs(OSERR) do
         assert.equal(-lib['S2_' .. name], lib.s2_from_oserror(errno), 'errno ' .. errno)
       end
       assert.equal(-lib.S2_EUNKNOWN, lib.s2_from_oserror(9999))
@@ -265,11 +280,11 @@ int main(void) {
     local errors = require'socket2.errors'
 
     it('os(errno) returns nil, message, portable code', function()
-      local a, msg, code = errors.os(111)
+      local a, msg, code = errors.os(ERRNO.ECONNREFUSED)
       assert.is_nil(a)
       assert.equal('connection refused', msg)
       assert.equal('ECONNREFUSED', code)
-      assert.same({nil, 'address already in use', 'EADDRINUSE'}, {errors.os(98)})
+      assert.same({nil, 'address already in use', 'EADDRINUSE'}, {errors.os(ERRNO.EADDRINUSE)})
       assert.same({nil, 'unknown error', 'EUNKNOWN'}, {errors.os(9999)})
     end)
 
@@ -280,8 +295,8 @@ int main(void) {
     end)
 
     it('name(errno) is the portable name', function()
-      assert.equal('ECONNRESET', errors.name(104))
-      assert.equal('EAGAIN', errors.name(11))
+      assert.equal('ECONNRESET', errors.name(ERRNO.ECONNRESET))
+      assert.equal('EAGAIN', errors.name(ERRNO.EAGAIN))
     end)
 
     it("timeout() and closed() use the exact messages 'timeout' and 'closed'", function()
@@ -302,61 +317,88 @@ int main(void) {
   end)
 
   describe('OS files', function()
-    local linux = require'socket2.os.linux'
+    local here = require'socket2.os' -- linux.lua, windows.lua, ...
+    local here_file = here.name .. '.lua'
 
+    -- key -> kind; a C function and a Lua function are both 'callable',
+    -- and C is the library namespace (a stub table where the OS lacks it)
+    local function kind(k, v)
+      local ty = type(v)
+      if k == 'C' then return 'namespace' end
+      return (ty == 'cdata' or ty == 'function') and 'callable' or ty
+    end
     local function keys_of(t)
       local r = {}
-      for k, v in pairs(t) do r[k] = type(v) end
+      for k, v in pairs(t) do r[k] = kind(k, v) end
       return r
     end
 
     -- Loads an OS file in a fresh LuaJIT (its cdefs must not collide with
-    -- the ones already declared here): {key = type}, or nil, why.
+    -- the ones already declared here): {key = type}, or nil, why. A library
+    -- that this OS lacks (ws2_32 on Linux) loads as a stub whose functions
+    -- return 0, so that the other OS's file can be compared too.
+    local function quote(s) return windows and '"' .. s .. '"' or shell_quote(s) end
     local function keys_in_fresh_state(path)
       local prog = ([[
+        local ffi = require'ffi'
+        local load = ffi.load
+        local stub = setmetatable({}, {__index = function() return function() return 0 end end})
+        ffi.load = function(name) local ok, lib = pcall(load, name); return ok and lib or stub end
         local ok, t = pcall(dofile, %q)
         if not ok then io.write('LOADERR ', tostring(t)) os.exit(0) end
         if type(t) ~= 'table' then io.write('LOADERR returned ', type(t)) os.exit(0) end
         local ks = {}
-        for k, v in pairs(t) do ks[#ks + 1] = tostring(k) .. '=' .. type(v) end
+        local function kind(k, v)
+          local ty = type(v)
+          if k == 'C' then return 'namespace' end
+          return (ty == 'cdata' or ty == 'function') and 'callable' or ty
+        end
+        for k, v in pairs(t) do ks[#ks + 1] = tostring(k) .. '=' .. kind(k, v) end
         table.sort(ks)
         io.write(table.concat(ks, '\n'))
       ]]):format(path)
       local exe = arg and arg[-1] or 'luajit'
       if not exe:find'luajit' then exe = 'luajit' end
-      local p = assert(io.popen(shell_quote(exe) .. ' -e ' .. shell_quote(prog) .. ' 2>&1'))
+      local script = windows and os.getenv'TEMP' .. '\\socket2-os-keys.lua' or os.tmpname()
+      local f = assert(io.open(script, 'w'))
+      f:write(prog)
+      f:close()
+      local cmd = quote(exe) .. ' ' .. quote(script) .. ' 2>&1'
+      if windows then cmd = '"' .. cmd .. '"' end -- cmd.exe /c strips one pair of quotes
+      local p = assert(io.popen(cmd))
       local out = p:read'*a'
       p:close()
+      os.remove(script)
       if out:find'^LOADERR' then return nil, out end
       local r = {}
       for k, ty in out:gmatch'([^\n=]+)=([^\n]+)' do r[k] = ty end
       return r
     end
 
-    it('socket2.os is the Linux file here', function()
-      assert.equal(linux, require'socket2.os')
-      assert.equal('linux', linux.name)
+    it('socket2.os is the file of this OS', function()
+      assert.equal(windows and 'windows' or 'linux', here.name)
     end)
 
-    it('linux.lua exports what the rest of socket2 uses', function()
+    it(here_file .. ' exports what the rest of socket2 uses', function()
+      local linux = here
       for _, k in ipairs{'C', 'name', 'AF', 'SOCK', 'IPPROTO', 'AI', 'MSG', 'SHUT', 'SOCKOPT',
           'SUN_PATH_MAX', 'ABSTRACT_UNIX', 'EAGAIN', 'EWOULDBLOCK', 'EINTR', 'EINPROGRESS',
           'INVALID_FD', 'MSG_NOSIGNAL', 'NI_NUMERICHOST', 'NI_NUMERICSERV', 'SOMAXCONN',
           'errno', 'socket', 'accept', 'closesocket', 'set_nonblocking', 'ready_now',
           'nread', 'socket_info', 'sa_family', 'sa_set_family', 'clock'} do
-        assert.is_not_nil(linux[k], 'socket2.os.linux.' .. k)
+        assert.is_not_nil(linux[k], 'socket2.os.' .. here.name .. '.' .. k)
       end
       for _, k in ipairs{'unspec', 'unix', 'inet', 'inet6'} do assert.is_number(linux.AF[k]) end
       for _, k in ipairs{'tcp', 'udp', 'raw'} do assert.is_number(linux.SOCK[k]) end
       for _, k in ipairs{'r', 'w', 'rw'} do assert.is_number(linux.SHUT[k]) end
     end)
 
-    it('every os/*.lua that loads here exports the same keys as linux.lua', function()
+    it('every os/*.lua that loads here exports the same keys as ' .. here_file, function()
       local dir = ROOT .. '/lua/socket2/os'
-      local want = keys_of(linux)
+      local want = keys_of(here)
       local checked, skipped = 0, {}
       for _, f in ipairs(list_dir(dir)) do
-        if f:find'%.lua$' and f ~= 'linux.lua' then
+        if f:find'%.lua$' and f ~= here_file then
           local got, why = keys_in_fresh_state(dir .. '/' .. f)
           if not got then
             skipped[#skipped + 1] = f .. ' (' .. why:gsub('\n.*', '') .. ')'
@@ -366,16 +408,17 @@ int main(void) {
               assert.equal(ty, got[k], f .. ': key ' .. k)
             end
             for k in pairs(got) do
-              assert.is_not_nil(want[k], f .. ' exports ' .. k .. ' which linux.lua does not')
+              assert.is_not_nil(want[k], f .. ' exports ' .. k .. ' which ' .. here_file .. ' does not')
             end
           end
         end
       end
-      -- linux.lua itself, loaded the same way as the others
-      local got = assert(keys_in_fresh_state(dir .. '/linux.lua'))
+      -- this OS's file itself, loaded the same way as the others
+      local got = assert(keys_in_fresh_state(dir .. '/' .. here_file))
       assert.same(want, got)
       if #skipped > 0 then
-        print('\nshim_spec: OS files that cannot load on Linux, not compared: ' .. table.concat(skipped, ', '))
+        print(('\nshim_spec: OS files that cannot load on %s, not compared: %s'):format(
+          here.name, table.concat(skipped, ', ')))
       end
     end)
   end)

@@ -472,6 +472,7 @@ describe('tcp', function()
     end)
 
     it('a reset connection: recv -> nil, msg, ECONNRESET', function()
+      H.skip_unless(not H.wine, 'Wine closes a socket with SO_LINGER 0 without a reset: the peer reads EOF')
       local c, s = H.pair()
       assert(s:setopt('linger', 0))
       s:close() -- linger 0: RST
@@ -670,6 +671,8 @@ describe('tcp', function()
     it('setopt/getopt round-trips', function()
       local c, s = H.pair()
       for _, name in ipairs{'nodelay', 'keepalive', 'reuseaddr', 'reuseport'} do
+        -- (Windows has no SO_REUSEPORT: there the name is unknown)
+        if name == 'reuseport' and not require'socket2.os'.SOCKOPT.reuseport then break end
         assert.is_true(c:setopt(name, true), name)
         assert.is_true(c:getopt(name), name)
         assert.is_true(c:setopt(name, false), name)

@@ -35,7 +35,7 @@ local function floor_int(v) return v >= 0 and math.floor(v) or math.ceil(v) end
 
 -- name or number -> number, for the three socket() arguments
 local function lookup_const(t, v, fname, argn, what)
-  if v == nil then return nil end
+  if type(v) == 'nil' then return nil end -- (a NULL cdata == nil, but is no name)
   local n = t[v]
   if n then return n end
   if type(v) == 'number' and v == floor_int(v) then return v end
@@ -90,9 +90,16 @@ local SUN_OFF = ffi.offsetof('struct sockaddr_un', 'sun_path')
 local ipbuf = ffi.new'char[64]'
 
 local function ntohs(x) return bit.rshift(bit.bswap(x), 16) end
-M.ntohs, M.htons = ntohs, ntohs
-function M.ntohl(x) return tonumber(ffi.cast('uint32_t', bit.bswap(x))) end
-M.htonl = M.ntohl
+local function ntohl(x) return tonumber(ffi.cast('uint32_t', bit.bswap(x))) end
+-- the public ones check their argument (bit.bswap would name itself)
+local function checked(fname, f)
+  return function(x)
+    if type(x) ~= 'number' then errors.arg(fname, 1, 'number expected, got ' .. type(x)) end
+    return f(x)
+  end
+end
+M.ntohs, M.htons = checked('ntohs', ntohs), checked('htons', ntohs)
+M.ntohl, M.htonl = checked('ntohl', ntohl), checked('htonl', ntohl)
 
 -- read methods shared by sa objects and raw struct sockaddr pointers;
 -- p is a struct sockaddr*, len the address length (nil: unknown)
@@ -116,6 +123,7 @@ local function p_ip(p, len)
     if len then
       local n = len - SUN_OFF
       if n <= 0 then return '' end -- unnamed
+      if n > osx.SUN_PATH_MAX then n = osx.SUN_PATH_MAX end -- never past sun_path
       if path[0] == 0 then return ffi.string(path, n) end -- abstract: keep the '\0'
       local s = ffi.string(path, n)
       return (s:gsub('%z.*', ''))
@@ -151,9 +159,11 @@ end
 function sa:ptr() return ffi.cast(sa_ptr, self) end
 function sa:copy() local c = sa_ct(); ffi.copy(c, self, ffi.sizeof(sa_ct)); return c end
 sa.__tostring = sa.tostring
+local SS_SIZE = ffi.sizeof'struct sockaddr_storage'
 function sa.__eq(a, b)
   if not (ffi.istype(sa_ct, a) and ffi.istype(sa_ct, b)) or a.len ~= b.len then return false end
-  return ffi.string(a, a.len) == ffi.string(b, b.len)
+  local n = math.min(a.len, SS_SIZE) -- a len beyond the storage is never read past it
+  return ffi.string(a, n) == ffi.string(b, n)
 end
 ffi.metatype(sa_ct, sa)
 M.sa_ct = sa_ct
@@ -278,7 +288,14 @@ function ai:addrs()
 end
 function ai:type() return type_name[self.ai_socktype] end
 function ai:family() return family_name[self.ai_family] end
-function ai:protocol() return proto_name[self.ai_protocol] end
+-- protocol 0 on an inet entry (Windows' getaddrinfo leaves it 0) is the
+-- one its socket type implies
+local implied = {[SOCK.stream] = IPPROTO.tcp, [SOCK.dgram] = IPPROTO.udp}
+function ai:protocol()
+  local p = self.ai_protocol
+  if p == 0 and self.ai_family ~= AF.unix then p = implied[self.ai_socktype] or 0 end
+  return proto_name[p]
+end
 function ai:name() return self.ai_canonname ~= nil and ffi.string(self.ai_canonname) or nil end
 function ai:tostring() return p_tostring(self.ai_addr, self.ai_addrlen) end
 function ai:sockaddr() return M.sa_from(self.ai_addr, self.ai_addrlen) end
@@ -351,15 +368,27 @@ function M.addr(host, port, stype, family, protocol, flags, expires)
   local fam = M.family(family or 'unspec', 'addr', 4)
   if fam == AF.unix then errors.arg('addr', 4, 'use socket.sockaddr(path) for unix addresses') end
   local proto = M.protocol(protocol or 0, 'addr', 5)
-  if expires ~= nil and type(expires) ~= 'number' then errors.arg('addr', 7, 'expires must be a number') end
+  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then
+    errors.arg('addr', 7, 'expires must be a number')
+  end
   return M.getaddrinfo(host, tostring(port), fam, st, proto, fl, expires)
 end
+
+-- The size of the sockaddr a raw struct sockaddr* points at, by its
+-- family: only that much may be read (an ai.addr is exactly that big).
+local raw_sa_size = {[AF.inet] = ffi.sizeof'struct sockaddr_in', [AF.inet6] = ffi.sizeof'struct sockaddr_in6',
+  [AF.unix] = ffi.sizeof'struct sockaddr_un'}
+local function raw_sa_len(p) return raw_sa_size[tonumber(osx.sa_family(p))] end
 
 -- Resolve (host, port) for a socket of family/type: an sa or ai to use.
 -- Numeric hosts fill the socket's scratch sa without any allocation.
 function M.resolve(s, host, port, fname, argn, passive, expires)
   if M.is_sa(host) or M.is_ai(host) then return host end
-  if ffi.istype(sa_ptr, host) then return M.sa_from(host, ffi.sizeof'struct sockaddr_storage') end
+  if ffi.istype(sa_ptr, host) then
+    local len = raw_sa_len(host)
+    if not len then return nil, 'address family not supported', 'EAFNOSUPPORT' end
+    return M.sa_from(host, len)
+  end
   local fam = s._family
   if fam == AF.unix then
     if type(host) ~= 'string' then errors.arg(fname, argn, 'unix path expected') end
@@ -427,7 +456,9 @@ local NI_MAXHOST, NI_MAXSERV = 1025, 32
 function M.getnameinfo(s, flags)
   local p, len
   if M.is_sa(s) then p, len = ffi.cast(sa_ptr, s), s.len
-  elseif ffi.istype(sa_ptr, s) then p, len = s, ffi.sizeof'struct sockaddr_storage'
+  elseif ffi.istype(sa_ptr, s) then
+    p, len = s, raw_sa_len(s)
+    if not len then return nil, 'getnameinfo failed', 'EAI_FAMILY' end
   else errors.arg('getnameinfo', 1, 'sockaddr expected') end
   local host, serv = ffi.new('char[?]', NI_MAXHOST), ffi.new('char[?]', NI_MAXSERV)
   local rc = C.getnameinfo(p, len, host, NI_MAXHOST, serv, NI_MAXSERV, flags or 0)

@@ -43,7 +43,8 @@ function M.closed() return nil, 'closed', 'ECANCELED' end
 local LIB = debug.getinfo(1, 'S').source:match'^@(.*)errors%.lua$' -- '.../socket2/'
 local function user_level()
   if not LIB then return 3 end
-  local top = LIB:gsub('socket2/$', '') .. 'socket2' -- '.../socket2.lua' too
+  -- ('socket2\' on Windows, where package.path puts the directory separator)
+  local top = LIB:gsub('socket2[/\\]$', '') .. 'socket2' -- '.../socket2.lua' too
   for k = 3, 50 do
     local info = debug.getinfo(k, 'S')
     if not info then return 1 end

@@ -70,17 +70,20 @@ function M.loop()
       local _, msg, code = errors.s2(rc)
       error('socket2: cannot open the event loop: ' .. msg .. ' (' .. code .. ')', 0)
     end
-    loop = out[0]
-    ffi.gc(out, nil)
+    -- closed when this module is collected (at lua_close, or when a host
+    -- drops and reloads it): else its epoll fd, eventfd and memory leak
+    loop = ffi.gc(out[0], S2.s2_close)
   end
   return loop
 end
 
 -- The kernel object of the loop (epoll fd, kqueue fd, IOCP handle), or
 -- share one: set it before the loop is first used.
-function M.handle(h)
+function M.handle(h, fname)
   if h ~= nil then
-    if loop then errors.misuse('socket2.handle', 'the loop is already open; share the handle before any other socket2 call') end
+    if loop then
+      errors.misuse(fname or 'socket2.handle', 'the loop is already open; share the handle before any other socket2 call')
+    end
     loop_handle = h
   end
   return tonumber(S2.s2_handle(M.loop()))
@@ -224,6 +227,10 @@ end
 -- Parks the caller on rec until wake(rec, ...) or the deadline (an absolute
 -- clock() time, or nil for none); a deadline returns nil,'timeout',code.
 function M.park(rec, expires)
+  -- a deadline that is not a number would poison the timer heap for everyone
+  if expires and (type(expires) ~= 'number' or expires ~= expires) then
+    errors.misuse('socket2', 'a deadline must be a socket.clock() time, got ' .. tostring(expires))
+  end
   if rec.thread then
     errors.misuse('socket2', 'two waiters on one wait record')
   end
@@ -281,6 +288,7 @@ end
 -- trace that starts inside this function, as one does after the stitched
 -- coroutine.create).
 function M.newthread(f, ...)
+  if type(f) ~= 'function' then errors.arg('newthread', 1, 'function expected, got ' .. type(f)) end
   local n, a, b, c = select('#', ...), ...
   local co = co_create(f)
   nthreads = nthreads + 1
@@ -351,8 +359,16 @@ end
 -- One turn of the loop: wait up to timeout seconds (nil: until something
 -- happens) for events, dispatch them, fire due timers, run woken threads.
 -- Returns true when anything happened, false,'timeout' when nothing did.
+-- A timeout argument: nil/false (none) or seconds; NaN would wait forever.
+local function check_timeout(t, fname)
+  if t and (type(t) ~= 'number' or t ~= t) then
+    errors.arg(fname, 1, 'timeout must be a number of seconds or nil')
+  end
+end
+
 function M.poll(timeout)
   if polling then error('socket2.poll: called from inside the loop', 2) end
+  check_timeout(timeout, 'poll')
   local l = M.loop()
   local ms = -1
   if rq_n > 0 then
@@ -398,6 +414,7 @@ end
 -- Runs the loop until stop() is called, nothing is left to wait for, or
 -- timeout seconds have passed.
 function M.start(timeout)
+  check_timeout(timeout, 'start')
   local expires = timeout and clock() + timeout
   stopping = false
   while not stopping and (nwaiting > 0 or rq_n > 0) do

@@ -131,17 +131,18 @@ local function check_self(self, fname)
 end
 
 local function check_expires(expires, fname, argn)
-  if expires ~= nil and (type(expires) ~= 'number' or expires ~= expires) then
+  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then -- NULL == nil: refuse it
     errors.arg(fname, argn, 'expires must be a clock() time or nil')
   end
 end
 
--- The size of a cdata buffer, or nil for a pointer (unknown). ffi.sizeof()
--- of a variable-length array (ffi.new('uint8_t[?]', n)) is not compiled by
--- LuaJIT: it aborted the trace of every recv/send that was given one. The
--- sizes of arrays seen before are kept (by object, weakly): the lookup
--- compiles. Whether a ctype is a pointer is decided by its type (an 8-byte
--- array is no pointer) and cached by ctype id.
+-- The size of a cdata buffer, or nil for a pointer (unknown). Only arrays,
+-- pointers and structs are buffers: a scalar cdata (an int64, a double)
+-- would reach C as a pointer made of its value. The kind of a ctype is
+-- decided by its type (an 8-byte array is no pointer) and cached by ctype
+-- id. ffi.sizeof() of a variable-length array (ffi.new('uint8_t[?]', n)) is
+-- not compiled by LuaJIT (it aborted the trace of every recv/send given
+-- one), so the sizes of arrays seen before are kept by object, weakly.
 --
 -- A never-seen array (or ctype) takes the slow path, and that runs in a
 -- coroutine of its own: LuaJIT stitches the caller's trace around
@@ -151,21 +152,22 @@ end
 -- appear while a program's traces form, and the rest of every request
 -- after such an exit then ran interpreted.
 local buf_sizes = setmetatable({}, {__mode = 'k'})
-local is_ptr_ctype = {}
-local function ctype_is_ptr(id, ct)
-  local isptr = is_ptr_ctype[id]
-  if isptr == nil then
-    local name = tostring(ct)
-    isptr = name:find'%*>$' ~= nil or name:find'&>$' ~= nil
-    is_ptr_ctype[id] = isptr
-  end
-  return isptr
-end
+local ctype_kind = {} -- id -> 'ptr' | 'sized' | 'scalar'
+local function s_of(ct) return tostring(ct):match'^ctype<(.*)>$' or tostring(ct) end
 local function slow_size(buf)
   while true do
-    local size
     local ct = ffi.typeof(buf)
-    if not ctype_is_ptr(tonumber(ct), ct) then
+    local id = tonumber(ct)
+    local kind = ctype_kind[id]
+    if kind == nil then
+      local s = tostring(ct)
+      if s:find'%*>$' or s:find'&>$' then kind = 'ptr'
+      elseif s:find'%[' or s:find'^ctype<struct' or s:find'^ctype<union' then kind = 'sized'
+      else kind = 'scalar' end
+      ctype_kind[id] = kind
+    end
+    local size = kind -- 'ptr' or 'scalar': no size
+    if kind == 'sized' then
       size = sizeof(buf)
       buf_sizes[buf] = size
     end
@@ -173,14 +175,20 @@ local function slow_size(buf)
   end
 end
 local sizer = coroutine.create(slow_size)
-local function buf_size(buf)
+local function buf_size(buf, fname)
   local size = buf_sizes[buf]
   if size then return size end
-  if is_ptr_ctype[tonumber(ffi.typeof(buf))] then return nil end -- a pointer: not kept (often temporary)
-  local ok
-  ok, size = coroutine.resume(sizer, buf)
-  if not ok then sizer = coroutine.create(slow_size); error(size, 0) end
-  return size
+  local ct = ffi.typeof(buf)
+  local kind = ctype_kind[tonumber(ct)]
+  if kind == 'ptr' then return nil end -- a pointer: not kept (often temporary)
+  if kind ~= 'scalar' then
+    local ok
+    ok, size = coroutine.resume(sizer, buf)
+    if not ok then sizer = coroutine.create(slow_size); error(size, 0) end
+    if size == 'ptr' then return nil end
+    if size ~= 'scalar' then return size end
+  end
+  errors.arg(fname, 1, 'buffer expected (a cdata array, pointer or struct), got ' .. s_of(ct))
 end
 
 -- buffer + length for reading into: cdata and a length that fits it
@@ -191,11 +199,12 @@ local function check_rbuf(buf, len, fname)
   if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
     errors.arg(fname, 2, 'length must be a non-negative integer')
   end
-  local size = buf_size(buf)
+  local size = buf_size(buf, fname)
   if size and len > size then
     errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
   end
   if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+  if not size and len > 0 and buf == nil then errors.arg(fname, 1, 'NULL buffer') end
 end
 
 -- buffer + length for sending: string (len defaults to #s) or cdata
@@ -211,11 +220,12 @@ local function check_wbuf(buf, len, fname)
     if type(len) ~= 'number' or len ~= len or len < 0 or len ~= math.floor(len) then
       errors.arg(fname, 2, 'length must be a non-negative integer')
     end
-    local size = buf_size(buf)
+    local size = buf_size(buf, fname)
     if size and len > size then
       errors.arg(fname, 2, ('length %d is larger than the buffer (%d bytes)'):format(len, size))
     end
     if len > LEN_MAX then errors.arg(fname, 2, 'length too large') end
+    if not size and len > 0 and buf == nil then errors.arg(fname, 1, 'NULL buffer') end
     return len
   end
   errors.arg(fname, 1, 'string or cdata expected, got ' .. t)
@@ -288,7 +298,7 @@ end
 
 function common:settimeout(t)
   check_open(self, 'settimeout')
-  if t ~= nil and (type(t) ~= 'number' or t ~= t or t < 0) then
+  if type(t) ~= 'nil' and (type(t) ~= 'number' or t ~= t or t < 0) then
     errors.arg('settimeout', 1, 'timeout must be a non-negative number of seconds or nil')
   end
   self._timeout = t
@@ -391,7 +401,7 @@ end
 function common:wait(dir, timeout)
   check_open(self, 'wait')
   if dir ~= 'r' and dir ~= 'w' then errors.arg('wait', 1, 'direction must be \'r\' or \'w\'') end
-  if timeout ~= nil and (type(timeout) ~= 'number' or timeout ~= timeout) then
+  if type(timeout) ~= 'nil' and (type(timeout) ~= 'number' or timeout ~= timeout) then
     errors.arg('wait', 2, 'timeout must be a number of seconds or nil')
   end
   busy(dir == 'r' and self._rrec or self._wrec, 'wait', dir == 'r' and 'reading' or 'writing')
@@ -503,12 +513,12 @@ function stream:listen(a1, a2, a3)
   local backlog, host, port
   if type(a1) == 'number' then backlog, host, port = a1, a2, a3
   else host, port, backlog = a1, a2, a3 end
-  if backlog ~= nil and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
+  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
     errors.arg('listen', 1, 'backlog must be a non-negative integer')
   end
   backlog = backlog or osx.SOMAXCONN
   if host ~= nil or port ~= nil or not self._bound then
-    if self._family ~= AF.unix then
+    if self._family ~= AF.unix and osx.LISTEN_REUSEADDR then
       -- like LuaSocket and libuv: a restarted server can rebind at once
       self:setopt('reuseaddr', true)
     end
@@ -594,7 +604,7 @@ dgram.sendto = dgram.send
 local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   check_self(self, fname)
   check_rbuf(buf, len, fname)
-  if from ~= nil and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
+  if type(from) ~= 'nil' and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
   check_expires(expires, fname, 3 + argx)
   local fl = msgflags(flags, fname, 4 + argx)
   busy(self._rrec, fname, 'reading')
@@ -691,12 +701,12 @@ function stream:sendfile(file, offset, len, expires)
     fd = osx.open_read(file)
     if fd < 0 then return errors.os(errno()) end
     own = true
-  elseif type(file) ~= 'number' then
+  elseif type(file) ~= 'number' or file < 0 or file > 0x7fffffff or file ~= math.floor(file) then
     errors.arg('sendfile', 1, 'file path or descriptor expected')
   end
   offset = offset or 0
   if type(offset) ~= 'number' or offset < 0 then errors.arg('sendfile', 2, 'offset must be >= 0') end
-  if len ~= nil and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
+  if type(len) ~= 'nil' and (type(len) ~= 'number' or len < 0) then errors.arg('sendfile', 3, 'length must be >= 0') end
   check_expires(expires, 'sendfile', 4)
   busy(self._wrec, 'sendfile', 'writing')
   local dl = deadline(self, expires)
@@ -731,6 +741,11 @@ end
 -- address of host that answers, IPv4 or IPv6 (the family comes from the
 -- address), or nil, err, code.
 function M.connect(host, port, expires)
+  if not addr.is_ai(host) then -- errors name connect, not addr
+    if type(host) ~= 'string' then errors.arg('connect', 1, 'host must be a string, got ' .. type(host)) end
+    if host:find('\0', 1, true) then errors.arg('connect', 1, 'host contains a NUL byte') end
+    addr.port(port, 'connect', 2)
+  end
   check_expires(expires, 'connect', 3)
   local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
   if not ai then return nil, err, code end
@@ -749,6 +764,15 @@ end
 
 -- socket.listen(host, port, [backlog]): a listening tcp socket.
 function M.listen(host, port, backlog)
+  -- checked before the socket exists: an error raised later would leak it
+  if type(host) ~= 'nil' then
+    if type(host) ~= 'string' then errors.arg('listen', 1, 'host must be a string or nil, got ' .. type(host)) end
+    if host:find('\0', 1, true) then errors.arg('listen', 1, 'host contains a NUL byte') end
+  end
+  addr.port(port, 'listen', 2)
+  if type(backlog) ~= 'nil' and (type(backlog) ~= 'number' or backlog < 0 or backlog ~= math.floor(backlog)) then
+    errors.arg('listen', 3, 'backlog must be a non-negative integer')
+  end
   local fam = AF.inet
   if type(host) == 'string' and host:find(':', 1, true) then fam = AF.inet6 end
   local s, err, code = create(tcp_mt, 'listen', fam, SOCK.stream, 0)

@@ -8,6 +8,7 @@ local ffi = require'ffi'
 local errors = require'socket2.errors'
 
 ffi.cdef'void *memchr(const void *s, int c, size_t n);'
+pcall(ffi.cdef, 'void *memmove(void *dst, const void *src, size_t n);')
 local C = ffi.C
 
 local M = {}
@@ -16,12 +17,25 @@ st.__index = st
 
 local DEFAULT_SIZE = 16384
 local DEFAULT_MAXLINE = 1024 * 1024
+local LEN_MAX = 0x7fffffff
+
+-- Argument checks: errors name the stream method, not what it calls.
+local function check_count(v, fname, argn, what)
+  if type(v) ~= 'number' or not (v >= 0 and v <= LEN_MAX) or v ~= math.floor(v) then
+    errors.arg(fname, argn, what .. ' must be an integer 0..2^31-1')
+  end
+end
+local function check_expires(expires, fname, argn)
+  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then
+    errors.arg(fname, argn, 'expires must be a clock() time or nil')
+  end
+end
 
 -- socket2.stream(socket, [bufsize]) -> stream
 function M.new(sock, size)
   if type(sock) ~= 'table' or not sock.recv then errors.arg('stream', 1, 'stream socket expected') end
-  if size ~= nil and (type(size) ~= 'number' or size < 1) then
-    errors.arg('stream', 2, 'buffer size must be a positive number')
+  if type(size) ~= 'nil' and (type(size) ~= 'number' or not (size >= 1 and size <= 0x7fffffff)) then
+    errors.arg('stream', 2, 'buffer size must be a number 1..2^31-1')
   end
   size = size or DEFAULT_SIZE
   return setmetatable({socket = sock, buf = ffi.new('uint8_t[?]', size), size = size,
@@ -32,6 +46,7 @@ end
 -- Sends everything written so far: true, or nil, err, code, with what was
 -- not sent kept for the next flush.
 function st:flush(expires)
+  check_expires(expires, 'flush', 1)
   if self.wn == 0 then return true end
   local data = self.wn == 1 and self.wbuf[1] or table.concat(self.wbuf, '', 1, self.wn)
   for i = 1, self.wn do self.wbuf[i] = nil end
@@ -51,7 +66,7 @@ local function reserve(self, n)
   if self.size - self.wpos >= n then return end
   local used = self.wpos - self.rpos
   if self.rpos > 0 and self.size - used >= n then
-    ffi.copy(self.buf, self.buf + self.rpos, used)
+    C.memmove(self.buf, self.buf + self.rpos, used) -- overlapping: not ffi.copy (memcpy)
   else
     local size = self.size
     while size - used < n do size = size * 2 end
@@ -93,6 +108,8 @@ function st:nbuffered() return self.wpos - self.rpos end
 -- ('line too long', 'EMSGSIZE') and stays buffered.
 function st:readline(keep_eol, maxlen, expires)
   maxlen = maxlen or DEFAULT_MAXLINE
+  check_count(maxlen, 'readline', 2, 'maxlen')
+  check_expires(expires, 'readline', 3)
   local scanned = 0
   while true do
     local avail = self.wpos - self.rpos
@@ -116,7 +133,8 @@ end
 
 -- read(n) -> exactly n bytes, or nil, err, code with everything kept.
 function st:read(n, expires)
-  if type(n) ~= 'number' or n < 0 or n ~= math.floor(n) then errors.arg('read', 1, 'byte count expected') end
+  check_count(n, 'read', 1, 'byte count')
+  check_expires(expires, 'read', 2)
   while self.wpos - self.rpos < n do
     reserve(self, n - (self.wpos - self.rpos))
     local ok, err, code = fill(self, expires)
@@ -129,6 +147,8 @@ end
 function st:readuntil(delim, maxlen, expires)
   if type(delim) ~= 'string' or #delim == 0 then errors.arg('readuntil', 1, 'non-empty delimiter string expected') end
   maxlen = maxlen or DEFAULT_MAXLINE
+  check_count(maxlen, 'readuntil', 2, 'maxlen')
+  check_expires(expires, 'readuntil', 3)
   local from = 1
   while true do
     local avail = self.wpos - self.rpos
@@ -149,6 +169,8 @@ end
 -- readany([max]) -> what is buffered, or what one recv brings (up to max).
 function st:readany(max, expires)
   max = max or self.size
+  check_count(max, 'readany', 1, 'max')
+  check_expires(expires, 'readany', 2)
   if self.wpos == self.rpos then
     local ok, err, code = fill(self, expires)
     if not ok then return nil, err, code end

@@ -285,6 +285,7 @@ function M.set_nonblocking(fd, on)
 end
 
 M.SOMAXCONN = K.SOMAXCONN
+M.LISTEN_REUSEADDR = true -- listen() sets SO_REUSEADDR: a restarted server rebinds at once
 
 local pfd = ffi.new'struct pollfd'
 local POLLIN, POLLPRI, POLLOUT, POLLERR, POLLHUP = K.POLLIN, K.POLLPRI, K.POLLOUT, K.POLLERR, K.POLLHUP

@@ -137,6 +137,7 @@ function M.set_nonblocking(fd, on)
 end
 
 M.SOMAXCONN = 4096
+M.LISTEN_REUSEADDR = true -- listen() sets SO_REUSEADDR: a restarted server rebinds at once
 
 -- Is fd readable ('r') or writable ('w') right now? (poll with timeout 0)
 local pfd = ffi.new'struct pollfd'
