@@ -78,6 +78,12 @@ local M = {name = 'proactor', _opbuf = opbuf}
 -- transfer, try_recv no gain, and bench/run.sh no gain for RESP or HTTP.
 M.try_recv, M.try_send = false, false
 
+-- A socket's wait record, which is also its op record (see sched.new_rec).
+function M.new_rec()
+  return {thread = false, busy = false, hi = false, expires = 0,
+          pending = false, res = false, canceled = false, anchor = false}
+end
+
 function M.init(s)
   s._npending = 0
   s._alen = false -- uint32_t[1] the kernel writes an address length into
