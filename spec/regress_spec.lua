@@ -230,6 +230,13 @@ int main(void) {
     assert.is_true(a == b and b == c and c == d, 'descriptors after each closed state: ' .. out)
   end)
 
+  it('an IPv6 scope name is looked up after a full GC (Windows: the DLL of if_nametoindex was unloaded: crash)', function()
+    collectgarbage(); collectgarbage()
+    assert.is_nil(socket.sockaddr('::1%socket2-no-such-if', 1))
+    assert.is_nil(socket.sockaddr('::%', 5))
+    assert.equal(7, socket.sockaddr('fe80::1%7', 1):addr().sin6_scope_id)
+  end)
+
   it('a NULL buffer with a length is a Lua error (it went to the kernel, which said EFAULT)', function()
     local c, s = H.pair()
     local u = assert(socket.udp())
