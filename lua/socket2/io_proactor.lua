@@ -264,6 +264,13 @@ function M.sendto(s, buf, len, fl, p, alen, expires)
   return await(s, rec, WRITE, deadline(s, expires))
 end
 
+-- An accept that failed because the pending connection died before it was
+-- taken (the listener is fine): take the next one. accept(2) says
+-- ECONNABORTED; Windows' accept() and AcceptEx say ECONNRESET
+-- (WSAECONNRESET, STATUS_CONNECTION_RESET), Wine's AcceptEx ENOTCONN
+-- (STATUS_INVALID_CONNECTION). None of them can be the listener's own error.
+local PEER_GONE = {ECONNABORTED = true, ECONNRESET = true, ENOTCONN = true}
+
 function M.accept(s, remote, expires)
   if s._nonblocking then
     while true do
@@ -272,7 +279,7 @@ function M.accept(s, remote, expires)
       if cfd ~= osx.INVALID_FD then remote.len = lenp[0]; return cfd end
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then return would_block() end
-      if e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then return errors.os(e) end
+      if e ~= EINTR and not PEER_GONE[errors.name(e)] then return errors.os(e) end
     end
   end
   local rec, ap = s._rrec, alenp(s)
@@ -285,7 +292,7 @@ function M.accept(s, remote, expires)
       remote.len = ap[0]
       return fd
     end
-    if code ~= 'ECONNABORTED' then return nil, err, code end -- aborted: take the next
+    if not PEER_GONE[code] then return nil, err, code end -- the connection died: take the next
   end
 end
 
