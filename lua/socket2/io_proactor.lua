@@ -69,6 +69,8 @@ local op, opp = opbuf[0], ffi.cast('s2_op*', opbuf) -- neither keeps opbuf alive
 local alen_ct = ffi.typeof'uint32_t[1]'
 local sa_ptr = ffi.typeof'struct sockaddr*'
 local lenp = ffi.new'socklen_t[1]'
+local optval = ffi.new'int[1]'
+local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
 
 local M = {name = 'proactor', _opbuf = opbuf}
 
@@ -310,6 +312,14 @@ function M.connect(s, p, len, expires)
   if rc < 0 then return errors.s2(rc) end
   local r, err, code = await(s, rec, WRITE, deadline(s, expires))
   if not r then return nil, err, code end
+  -- A CONNECT can end with 0 while the socket is still connecting: an ICMP
+  -- error (host unreachable) that arrives while the kernel's connect() holds
+  -- the socket is kept as a soft error and the handshake stays in SYN-SENT,
+  -- yet io_uring (Linux 6.18 here) completes the op with 0. The pending
+  -- error is read the way the reactor reads it after its write edge.
+  lenp[0] = sizeof(optval)
+  if C.getsockopt(s.fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
+  if optval[0] ~= 0 then return errors.os(optval[0]) end
   return true
 end
 
