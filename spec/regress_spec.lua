@@ -32,12 +32,23 @@ describe('regressions', function()
     assert.equal(before, socket.stats().threads) -- nothing counted as a thread
   end)
 
-  it('epoll_fd(h) errors name epoll_fd, and a struct or NaN is no handle', function()
-    raises('epoll_fd: the loop is already open', socket.epoll_fd, 3)
-    raises("bad argument #1 to 'epoll_fd' %(handle expected", socket.epoll_fd, socket.sockaddr('127.0.0.1', 1))
-    raises("bad argument #1 to 'epoll_fd' %(handle expected", socket.epoll_fd, 0 / 0)
-    raises("bad argument #1 to 'epoll_fd' %(handle expected", socket.epoll_fd, 'x')
-    assert.is_number(socket.epoll_fd())
+  -- the handle getter of the backend that runs (epoll_fd on epoll, ...); the
+  -- others raise an error that names them
+  local GETTERS = {epoll = 'epoll_fd', kqueue = 'kqueue_fd', io_uring = 'io_uring_fd', iocp = 'iocp'}
+  it('epoll_fd(h) errors name epoll_fd, and a struct or NaN is no handle (the getter of each backend)', function()
+    local name = assert(GETTERS[socket.backend], socket.backend)
+    local get = socket[name]
+    assert.is_number(get()) -- opens the loop if no test before did
+    raises(name .. ': the loop is already open', get, 3)
+    raises("bad argument #1 to '" .. name .. "' %(handle expected", get, socket.sockaddr('127.0.0.1', 1))
+    raises("bad argument #1 to '" .. name .. "' %(handle expected", get, 0 / 0)
+    raises("bad argument #1 to '" .. name .. "' %(handle expected", get, 'x')
+    for backend, other in pairs(GETTERS) do
+      if backend ~= socket.backend then
+        raises(other .. ': not available with the ' .. socket.backend .. ' backend', socket[other])
+        raises(other .. ': not available with the ' .. socket.backend .. ' backend', socket[other], 3)
+      end
+    end
   end)
 
   it('a NULL cdata as family, type or protocol is an unknown name (it reached socket() as nil)', function()
