@@ -205,6 +205,11 @@ describe('regressions', function()
   end)
 
   it('lua_close of a state that used socket2 closes its loop (each closed state leaked an epoll fd and an eventfd)', function()
+    -- the host is built with the machine's cc against Debian's libluajit and
+    -- counts its descriptors in /proc/self/fd; on Windows the next test
+    -- checks the same in this process
+    H.skip_unless(not H.windows, 'builds a C host with cc and counts descriptors in /proc/self/fd: POSIX only '
+      .. '(Windows: the next test)')
     -- a host that embeds LuaJIT and makes a fresh state per job
     local src = [[
 #include <stdio.h>
@@ -239,6 +244,44 @@ int main(void) {
     local a, b, c, d = out:match'^(%d+) (%d+) (%d+) (%d+) $'
     assert(a, out)
     assert.is_true(a == b and b == c and c == d, 'descriptors after each closed state: ' .. out)
+  end)
+
+  it('lua_close of a state that used socket2 closes its loop (Windows: its completion port handle is closed)', function()
+    -- Wine's GetProcessHandleCount says 0, so instead of counting handles:
+    -- fresh states made in this process through lua51.dll hand out their
+    -- port (socket.iocp()), which must be a valid handle before lua_close
+    -- and an invalid one after
+    H.skip_unless(H.windows, 'the Windows form of the test before (POSIX runs that one)')
+    pcall(ffi.cdef, [[
+typedef struct lua_State lua_State;
+lua_State *luaL_newstate(void);
+void luaL_openlibs(lua_State *L);
+int luaL_loadstring(lua_State *L, const char *s);
+int lua_pcall(lua_State *L, int nargs, int nresults, int errfunc);
+const char *lua_tolstring(lua_State *L, int idx, size_t *len);
+double lua_tonumber(lua_State *L, int idx);
+void lua_close(lua_State *L);
+int GetHandleInformation(void *h, uint32_t *flags);
+uint32_t GetLastError(void);
+]])
+    local lua, k32 = ffi.load'lua51', ffi.load'kernel32'
+    local flags = ffi.new'uint32_t[1]'
+    local ERROR_INVALID_HANDLE = 6
+    for _ = 1, 4 do
+      local L = lua.luaL_newstate()
+      lua.luaL_openlibs(L)
+      local code = "local s = require'socket2'; local t = assert(s.tcp()); t:close(); s.sleep(0); return s.iocp()"
+      if lua.luaL_loadstring(L, code) ~= 0 or lua.lua_pcall(L, 0, 1, 0) ~= 0 then
+        local err = ffi.string(lua.lua_tolstring(L, -1, nil))
+        lua.lua_close(L)
+        error(err)
+      end
+      local port = ffi.cast('void*', lua.lua_tonumber(L, -1))
+      assert.is_true(k32.GetHandleInformation(port, flags) ~= 0, 'the port is a handle while its state lives')
+      lua.lua_close(L)
+      assert.equal(0, k32.GetHandleInformation(port, flags), 'the port is still open after lua_close')
+      assert.equal(ERROR_INVALID_HANDLE, k32.GetLastError())
+    end
   end)
 
   it('an IPv6 scope name is looked up after a full GC (Windows: the DLL of if_nametoindex was unloaded: crash)', function()
