@@ -195,8 +195,12 @@ end
 
 -- addr ------------------------------------------------------------------------
 
-ffi.cdef'int inet_pton(int af, const char *src, void *dst);'
-local AF_INET, AF_INET6, AF_UNIX = 2, 10, 1
+-- the OS's own inet_pton and family numbers (socket2.os declares them: libc,
+-- or ws2_32 on Windows, where AF_INET6 is 23)
+local osx = require'socket2.os'
+local inet_pton = osx.C.inet_pton
+local AF_INET, AF_INET6, AF_UNIX = osx.AF.inet, osx.AF.inet6, osx.AF.unix
+local NI_NUMERIC = osx.NI_NUMERICHOST + osx.NI_NUMERICSERV
 local pton_out = ffi.new'uint8_t[16]'
 local sa_ct = require'socket2.addr'.sa_ct
 
@@ -240,11 +244,11 @@ local function addr_target(input)
     check_sa(sa, 'sockaddr(' .. q(s) .. ')')
     local fam = sa:family()
     if fam == 'inet' then
-      if ffi.C.inet_pton(AF_INET, s, pton_out) ~= 1 then fail('sockaddr(%s) is inet, inet_pton says no', q(s)) end
+      if inet_pton(AF_INET, s, pton_out) ~= 1 then fail('sockaddr(%s) is inet, inet_pton says no', q(s)) end
       if socket.sockaddr(sa:ip(), 0) ~= sa then fail('sockaddr(%s): ip() %s does not round-trip', q(s), q(sa:ip())) end
     elseif fam == 'inet6' then
       local plain = s:match'^([^%%]*)'
-      if ffi.C.inet_pton(AF_INET6, plain, pton_out) ~= 1 then fail('sockaddr(%s) is inet6, inet_pton says no', q(s)) end
+      if inet_pton(AF_INET6, plain, pton_out) ~= 1 then fail('sockaddr(%s) is inet6, inet_pton says no', q(s)) end
       local again = socket.sockaddr(sa:ip(), 0)
       if not again or ffi.string(again:addr().sin6_addr, 16) ~= ffi.string(sa:addr().sin6_addr, 16) then
         fail('sockaddr(%s): ip() %s does not round-trip', q(s), q(sa:ip()))
@@ -283,7 +287,7 @@ local function addr_target(input)
     elseif fsel == 3 then ffi.cast('uint16_t*', sa)[0] = AF_UNIX end
     check_sa(sa, 'raw sa')
     if mode == 3 then
-      local ok, err = pcall(socket.getnameinfo, sa, 1 + 2) -- NI_NUMERICHOST | NI_NUMERICSERV
+      local ok, err = pcall(socket.getnameinfo, sa, NI_NUMERIC)
       if not ok then fail('getnameinfo raised %s', q(err)) end
     end
   elseif mode == 4 or mode == 5 then

@@ -66,8 +66,7 @@ S2_INTERNAL int32_t s2__from_ntstatus(uint32_t st) {
     case 0xC000013C: return -S2_ECONNRESET;    /* STATUS_REMOTE_DISCONNECT */
     case 0xC0000241: return -S2_ECONNABORTED;  /* STATUS_CONNECTION_ABORTED */
     case 0xC000013B: return -S2_ECONNABORTED;  /* STATUS_LOCAL_DISCONNECT */
-    case 0xC0000140: return -S2_ECONNABORTED;  /* STATUS_INVALID_CONNECTION: Wine's AcceptEx
-                                                  of a connection reset while queued */
+    case 0xC0000140: return -S2_ENOTCONN;      /* STATUS_INVALID_CONNECTION (Winsock: WSAENOTCONN) */
     case 0xC00000B5: return -S2_ETIMEDOUT;     /* STATUS_IO_TIMEOUT */
     case 0xC000023C: return -S2_ENETUNREACH;   /* STATUS_NETWORK_UNREACHABLE */
     case 0xC000023D: return -S2_EHOSTUNREACH;  /* STATUS_HOST_UNREACHABLE */

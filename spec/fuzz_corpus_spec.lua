@@ -4,7 +4,12 @@
 -- regression test. `make fuzz` grows the corpus; this only reads it.
 local H = require'helpers'
 
+-- lua_targets.lua puts the source tree on package.path and cpath (for
+-- fuzz/fuzz_lua.c); later spec files must not see that: under Wine its
+-- '?.so' made shim_spec find the Linux shim.so on package.cpath
+local path, cpath = package.path, package.cpath
 local targets = dofile('fuzz/lua_targets.lua')
+package.path, package.cpath = path, cpath
 
 local function inputs(dir)
   local t = {}

@@ -162,7 +162,9 @@ sa.__tostring = sa.tostring
 local SS_SIZE = ffi.sizeof'struct sockaddr_storage'
 function sa.__eq(a, b)
   if not (ffi.istype(sa_ct, a) and ffi.istype(sa_ct, b)) or a.len ~= b.len then return false end
-  local n = math.min(a.len, SS_SIZE) -- a len beyond the storage is never read past it
+  -- a len beyond the storage is never read past it; socklen_t is signed on
+  -- Windows, where a len set to 0xffffffff reads back as -1
+  local n = math.max(0, math.min(a.len, SS_SIZE))
   return ffi.string(a, n) == ffi.string(b, n)
 end
 ffi.metatype(sa_ct, sa)

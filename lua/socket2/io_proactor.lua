@@ -69,6 +69,8 @@ local op, opp = opbuf[0], ffi.cast('s2_op*', opbuf) -- neither keeps opbuf alive
 local alen_ct = ffi.typeof'uint32_t[1]'
 local sa_ptr = ffi.typeof'struct sockaddr*'
 local lenp = ffi.new'socklen_t[1]'
+local optval = ffi.new'int[1]'
+local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
 
 local M = {name = 'proactor', _opbuf = opbuf}
 
@@ -77,6 +79,12 @@ local M = {name = 'proactor', _opbuf = opbuf}
 -- measured try_send 20% cheaper for ping-pong but 4x dearer for bulk
 -- transfer, try_recv no gain, and bench/run.sh no gain for RESP or HTTP.
 M.try_recv, M.try_send = false, false
+
+-- A socket's wait record, which is also its op record (see sched.new_rec).
+function M.new_rec()
+  return {thread = false, busy = false, hi = false, expires = 0,
+          pending = false, res = false, canceled = false, anchor = false}
+end
 
 function M.init(s)
   s._npending = 0
@@ -264,6 +272,13 @@ function M.sendto(s, buf, len, fl, p, alen, expires)
   return await(s, rec, WRITE, deadline(s, expires))
 end
 
+-- An accept that failed because the pending connection died before it was
+-- taken (the listener is fine): take the next one. accept(2) says
+-- ECONNABORTED; Windows' accept() and AcceptEx say ECONNRESET
+-- (WSAECONNRESET, STATUS_CONNECTION_RESET), Wine's AcceptEx ENOTCONN
+-- (STATUS_INVALID_CONNECTION). None of them can be the listener's own error.
+local PEER_GONE = {ECONNABORTED = true, ECONNRESET = true, ENOTCONN = true}
+
 function M.accept(s, remote, expires)
   if s._nonblocking then
     while true do
@@ -272,7 +287,7 @@ function M.accept(s, remote, expires)
       if cfd ~= osx.INVALID_FD then remote.len = lenp[0]; return cfd end
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then return would_block() end
-      if e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then return errors.os(e) end
+      if e ~= EINTR and not PEER_GONE[errors.name(e)] then return errors.os(e) end
     end
   end
   local rec, ap = s._rrec, alenp(s)
@@ -285,9 +300,7 @@ function M.accept(s, remote, expires)
       remote.len = ap[0]
       return fd
     end
-    -- a connection reset or aborted while it waited in the queue is that
-    -- connection's end, not the listener's: take the next (as on POSIX)
-    if code ~= 'ECONNABORTED' and code ~= 'ECONNRESET' then return nil, err, code end
+    if not PEER_GONE[code] then return nil, err, code end -- the connection died: take the next
   end
 end
 
@@ -305,6 +318,14 @@ function M.connect(s, p, len, expires)
   if rc < 0 then return errors.s2(rc) end
   local r, err, code = await(s, rec, WRITE, deadline(s, expires))
   if not r then return nil, err, code end
+  -- A CONNECT can end with 0 while the socket is still connecting: an ICMP
+  -- error (host unreachable) that arrives while the kernel's connect() holds
+  -- the socket is kept as a soft error and the handshake stays in SYN-SENT,
+  -- yet io_uring (Linux 6.18 here) completes the op with 0. The pending
+  -- error is read the way the reactor reads it after its write edge.
+  lenp[0] = sizeof(optval)
+  if C.getsockopt(s.fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
+  if optval[0] ~= 0 then return errors.os(optval[0]) end
   return true
 end
 

@@ -61,9 +61,12 @@ local M = {name = 'reactor'}
 
 function M.init(s)
   s._rready, s._wready = true, true -- optimistic: try the syscall first
-  s._rhup, s._err = false, false
+  s._rhup = false
   s._watched = false
 end
+
+-- A socket's wait record (see sched.new_rec).
+M.new_rec = sched.new_rec
 
 local function watch(s)
   local rc = sched.submit1(S2.S2_OP_WATCH, s.fd, s.id, s.gen, READ + WRITE)
@@ -76,7 +79,6 @@ function M.on_event(s, flags)
   if band(flags, RMASK) ~= 0 then
     s._rready = true
     if band(flags, HUP) ~= 0 then s._rhup = true end
-    if band(flags, ERROR) ~= 0 then s._err = true end
     if s._rrec.thread then wake(s._rrec, true) end
   end
   if band(flags, WMASK) ~= 0 then
@@ -140,43 +142,24 @@ function M.wait(s, dir, expires, eagain)
   return true
 end
 
--- recv: the ready case has no loop, so a caller's trace runs through it (an
--- inner loop makes LuaJIT abort the caller's root trace); waiting and
--- retrying is recv_wait.
+-- recv and send: no loop anywhere on their path. The ready case runs
+-- straight through; the waiting case (recv_wait, send_wait) parks once and
+-- then retries by a tail call with the deadline fixed. A loop here would
+-- be an inner loop of every caller's loop (app code's "while true do
+-- s:recv() ... end"): LuaJIT aborts such a root trace, blacklists it after
+-- a few tries, and the code after each wait then runs in the interpreter.
+-- Without one, the caller's loop compiles as one trace that ends at the
+-- yield of the wait (stitched), and the code after the wake is compiled.
+local recv, send
+
 local function recv_wait(s, buf, len, fl, expires)
-  local rec = s._rrec
-  local fd = s.fd
-  local dl = false
-  while true do
-    if s._rready then
-      local n = C.recv(fd, buf, len, fl)
-      if n >= 0 then
-        if n < len and n > 0 and fl == 0 and s._stream and not s._rhup then
-          s._rready = false
-        end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      elseif band(fl, MSG_OOB) == 0 then
-        s._rready = false
-      else
-        -- no urgent byte yet: wait for the next edge without forgetting
-        -- that normal data may be waiting
-        if dl == false then dl = deadline(s, expires) end
-        local ok, err, code = wait_edge(s, rec, dl)
-        if not ok then return nil, err, code end
-      end
-    else
-      if dl == false then dl = deadline(s, expires) end
-      local ok, err, code = wait_edge(s, rec, dl)
-      if not ok then return nil, err, code end
-    end
-  end
+  local dl = deadline(s, expires)
+  local ok, err, code = wait_edge(s, s._rrec, dl)
+  if not ok then return nil, err, code end
+  return recv(s, buf, len, fl, dl or false)
 end
 
-function M.recv(s, buf, len, fl, expires)
+function recv(s, buf, len, fl, expires)
   if s._rready then
     local n = C.recv(s.fd, buf, len, fl)
     if n >= 0 then
@@ -187,38 +170,27 @@ function M.recv(s, buf, len, fl, expires)
       return n
     end
     local e = errno()
-    if e == EAGAIN or e == EWOULDBLOCK then s._rready = false
-    elseif e ~= EINTR then return errors.os(e) end
+    if e == EAGAIN or e == EWOULDBLOCK then
+      -- no urgent byte yet (MSG_OOB): normal data may still be waiting, so
+      -- wait for the next edge without forgetting that
+      if band(fl, MSG_OOB) == 0 then s._rready = false end
+      return recv_wait(s, buf, len, fl, expires)
+    end
+    if e ~= EINTR then return errors.os(e) end
+    return recv(s, buf, len, fl, expires)
   end
   return recv_wait(s, buf, len, fl, expires)
 end
+M.recv = recv
 
 local function send_wait(s, buf, len, fl, expires)
-  local rec = s._wrec
-  local fd = s.fd
-  local dl = false
-  while true do
-    if s._wready then
-      local n = C.send(fd, buf, len, fl)
-      if n >= 0 then
-        if n < len and s._stream then s._wready = false end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      else
-        s._wready = false
-      end
-    else
-      if dl == false then dl = deadline(s, expires) end
-      local ok, err, code = wait_edge(s, rec, dl)
-      if not ok then return nil, err, code end
-    end
-  end
+  local dl = deadline(s, expires)
+  local ok, err, code = wait_edge(s, s._wrec, dl)
+  if not ok then return nil, err, code end
+  return send(s, buf, len, fl, dl or false)
 end
 
-function M.send(s, buf, len, fl, expires)
+function send(s, buf, len, fl, expires)
   if s._wready then
     local n = C.send(s.fd, buf, len, fl)
     if n >= 0 then
@@ -227,11 +199,16 @@ function M.send(s, buf, len, fl, expires)
       return n
     end
     local e = errno()
-    if e == EAGAIN or e == EWOULDBLOCK then s._wready = false
-    elseif e ~= EINTR then return errors.os(e) end
+    if e == EAGAIN or e == EWOULDBLOCK then
+      s._wready = false
+      return send_wait(s, buf, len, fl, expires)
+    end
+    if e ~= EINTR then return errors.os(e) end
+    return send(s, buf, len, fl, expires)
   end
   return send_wait(s, buf, len, fl, expires)
 end
+M.send = send
 
 function M.sendto(s, buf, len, fl, p, alen, expires)
   local fd = s.fd
@@ -280,30 +257,35 @@ function M.recvfrom(s, buf, len, fl, from, expires)
   end
 end
 
-function M.accept(s, remote, expires)
-  local fd = s.fd
-  local dl = false
-  while true do
-    if s._rready then
-      lenp[0] = sizeof(remote.ss)
-      local cfd = osx.accept(fd, ffi.cast(sa_ptr, remote), lenp)
-      if cfd ~= osx.INVALID_FD then
-        remote.len = lenp[0]
-        return cfd
-      end
-      local e = errno()
-      if e == EAGAIN or e == EWOULDBLOCK then
-        s._rready = false
-      elseif e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then -- aborted: take the next
-        return errors.os(e)
-      end
+-- accept: like recv, no loop (the caller's accept loop compiles).
+local accept
+local function accept_wait(s, remote, expires)
+  local dl = deadline(s, expires)
+  local ok, err, code = wait_edge(s, s._rrec, dl)
+  if not ok then return nil, err, code end
+  return accept(s, remote, dl or false)
+end
+
+function accept(s, remote, expires)
+  if s._rready then
+    lenp[0] = sizeof(remote.ss)
+    local cfd = osx.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
+    if cfd ~= osx.INVALID_FD then
+      remote.len = lenp[0]
+      return cfd
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then
+      s._rready = false
+    elseif e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then -- aborted: take the next
+      return errors.os(e)
     else
-      if dl == false then dl = deadline(s, expires) end
-      local ok, err, code = wait_edge(s, s._rrec, dl)
-      if not ok then return nil, err, code end
+      return accept(s, remote, expires)
     end
   end
+  return accept_wait(s, remote, expires)
 end
+M.accept = accept
 
 function M.connect(s, p, len, expires)
   local fd = s.fd

@@ -38,14 +38,24 @@ local slots, gens = {}, {}
 local free_ids, nfree, top_id = {}, 0, 0
 local nslots = 0
 
-local threads = {}  -- socket2 thread -> true
+-- The socket2 thread being resumed (set around every resume of one), so
+-- that park() tells a socket2 thread from a plain coroutine without a set
+-- of threads (a new key per thread, a rehash every few dozen threads).
+local running = nil
 local nthreads = 0
 local nwaiting = 0  -- recs with a thread parked on them
 local polling = false
+local parked = false -- set by park() just before the running thread yields
 local stopping = false
 
--- run queue: parallel arrays, no allocation per wake
-local rq_th, rq_a, rq_b, rq_c, rq_n = {}, {}, {}, {}, 0
+-- run queue: parallel arrays, no allocation per wake. Their array parts
+-- are made up front: rq_b and rq_c mostly receive nils, which never grow an
+-- array part, so every store went to a new hash key (lj_tab_newkey, and a
+-- rehash now and then) on each wake.
+local tnew = require'table.new'
+local RQ_PREALLOC = 2 * EVMAX
+local function rq_new() return tnew(RQ_PREALLOC, 0) end
+local rq_th, rq_a, rq_b, rq_c, rq_n = rq_new(), rq_new(), rq_new(), rq_new(), 0
 
 -- timer heap of recs ordered by rec.expires; rec.hi is the index in heap
 local heap, hn = {}, 0
@@ -170,6 +180,13 @@ end
 
 -- parking and waking ----------------------------------------------------------
 
+-- A new wait record, with sched's fields there from the start: a key
+-- added later costs a table resize (the I/O modules make their sockets'
+-- records with their own fields added: io.new_rec).
+function M.new_rec()
+  return {thread = false, busy = false, hi = false, expires = 0}
+end
+
 -- Wakes the thread parked on rec; park() then returns a, b, c. Returns
 -- false when nobody was parked there.
 local function wake(rec, a, b, c)
@@ -188,8 +205,10 @@ local function wake(rec, a, b, c)
 end
 M.wake = wake
 
+-- Is co (default: the running coroutine) the socket2 thread running now?
 function M.is_thread(co)
-  return threads[co or co_running()] == true
+  co = co or co_running()
+  return co ~= nil and co == running
 end
 
 local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread'
@@ -199,7 +218,7 @@ local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine tha
 -- while the loop runs: park() raises an error there.
 function M.can_park()
   local co = co_running()
-  return not polling or (co ~= nil and threads[co] == true)
+  return not polling or (co ~= nil and co == running)
 end
 
 -- Raises park()'s error when the caller could not park (for a caller that
@@ -210,7 +229,7 @@ end
 
 function M.current()
   local co = co_running()
-  return co and threads[co] and co or nil
+  return co ~= nil and co == running and co or nil
 end
 
 -- Parks the caller on rec until wake(rec, ...) or the deadline (an absolute
@@ -224,7 +243,7 @@ function M.park(rec, expires)
     errors.misuse('socket2', 'two waiters on one wait record')
   end
   local co = co_running()
-  local th = co and threads[co] and co or MAIN
+  local th = co ~= nil and co == running and co or MAIN
   rec.thread = th
   nwaiting = nwaiting + 1
   if expires then
@@ -232,7 +251,11 @@ function M.park(rec, expires)
     heap_push(rec)
   end
   if th ~= MAIN then
-    return co_yield()
+    parked = true
+    -- not a tail call: LuaJIT stitches the trace around the yield, so the
+    -- code after the wake runs compiled instead of in the interpreter
+    local a, b, c = co_yield()
+    return a, b, c
   end
   -- blocking mode: run the loop until our rec is woken
   if polling then
@@ -256,34 +279,46 @@ end
 
 -- threads ---------------------------------------------------------------------
 
-local function finish(co, ok, ...)
+-- A resumed thread either parks (park() sets parked before it yields) or
+-- it has ended (returned, raised an error, or yielded by itself): only
+-- then does the resumer look at it. No pcall and no coroutine.status per
+-- resume.
+local function ended(co, ok, err)
   if co_status(co) == 'dead' then
-    threads[co] = nil
     nthreads = nthreads - 1
-    if not ok then
-      local err = ...
-      error(debug.traceback(co, tostring(err)), 0)
-    end
+    if not ok then return debug.traceback(co, tostring(err)) end
   end
-  return ok, ...
 end
-
-local function resume(co, ...)
-  return finish(co, co_resume(co, ...))
-end
-M.resume_thread = resume
 
 -- Creates a thread running f(...) and runs it at once, up to its first wait.
 -- An error in it is raised, with its traceback, from whatever resumed it.
+-- Up to 3 arguments are passed without a vararg call (NYI for LuaJIT in a
+-- trace that starts inside this function, as one does after the stitched
+-- coroutine.create).
 function M.newthread(f, ...)
   if type(f) ~= 'function' then errors.arg('newthread', 1, 'function expected, got ' .. type(f)) end
+  local n, a, b, c = select('#', ...), ...
   local co = co_create(f)
-  threads[co] = true
   nthreads = nthreads + 1
-  resume(co, ...)
+  local prev = running
+  running, parked = co, false
+  local ok, err
+  if n == 0 then ok, err = co_resume(co)
+  elseif n == 1 then ok, err = co_resume(co, a)
+  elseif n == 2 then ok, err = co_resume(co, a, b)
+  elseif n == 3 then ok, err = co_resume(co, a, b, c)
+  else ok, err = co_resume(co, ...) end
+  local p = parked
+  running, parked = prev, false -- the caller (maybe a thread) runs on
+  if not p then
+    err = ended(co, ok, err)
+    if err then error(err, 0) end
+  end
   return co
 end
 
+-- Resumes the queued threads; returns the error of one that raised one
+-- (what is still queued stays queued).
 local function run_queue()
   local n = rq_n
   local i = 1
@@ -291,19 +326,25 @@ local function run_queue()
     local th, a, b, c = rq_th[i], rq_a[i], rq_b[i], rq_c[i]
     rq_th[i], rq_a[i], rq_b[i], rq_c[i] = nil, nil, nil, nil
     i = i + 1
-    local ok, err = pcall(resume, th, a, b, c)
-    if not ok then
-      -- keep what is still queued, then report the error
-      local j = 0
-      for k = i, rq_n do
-        j = j + 1
-        rq_th[j], rq_a[j], rq_b[j], rq_c[j] = rq_th[k], rq_a[k], rq_b[k], rq_c[k]
-        rq_th[k], rq_a[k], rq_b[k], rq_c[k] = nil, nil, nil, nil
+    running, parked = th, false
+    local ok, err = co_resume(th, a, b, c)
+    running = nil
+    if not parked then
+      err = ended(th, ok, err)
+      if err then
+        -- keep what is still queued, then report the error
+        local j = 0
+        for k = i, rq_n do
+          j = j + 1
+          rq_th[j], rq_a[j], rq_b[j], rq_c[j] = rq_th[k], rq_a[k], rq_b[k], rq_c[k]
+          rq_th[k], rq_a[k], rq_b[k], rq_c[k] = nil, nil, nil, nil
+        end
+        rq_n = j
+        return err
       end
-      rq_n = j
-      error(err, 0)
     end
   end
+  parked = false
   -- threads queued while we ran stay for the next pass
   local j = 0
   for k = n + 1, rq_n do
@@ -371,9 +412,9 @@ function M.poll(timeout)
   end
   local fired = hn > 0 and expire_timers(clock())
   local ran = rq_n > 0
-  local ok, err = pcall(run_queue)
+  local err = ran and run_queue()
   polling = false
-  if not ok then error(err, 0) end
+  if err then error(err, 0) end
   if n > 0 or fired or ran then return true end
   return false, 'timeout'
 end
@@ -424,7 +465,7 @@ function M.suspend()
   local co = M.current()
   if not co then errors.misuse('socket2.suspend', 'not inside a socket2 thread') end
   local rec = suspend_recs[co]
-  if not rec then rec = {}; suspend_recs[co] = rec end
+  if not rec then rec = M.new_rec(); suspend_recs[co] = rec end
   return M.park(rec)
 end
 
@@ -439,7 +480,7 @@ end
 -- sleep ---------------------------------------------------------------------
 
 local sleep_recs = setmetatable({}, {__mode = 'k'})
-local main_sleep_rec = {}
+local main_sleep_rec = M.new_rec()
 
 function M.sleep_until(t)
   if type(t) ~= 'number' or t ~= t then errors.arg('sleep_until', 1, 'number expected') end
@@ -447,7 +488,7 @@ function M.sleep_until(t)
   local rec = main_sleep_rec
   if co then
     rec = sleep_recs[co]
-    if not rec then rec = {}; sleep_recs[co] = rec end
+    if not rec then rec = M.new_rec(); sleep_recs[co] = rec end
   end
   M.park(rec, t)
   return true
@@ -471,7 +512,7 @@ end
 function M.reset_for_tests()
   for i = hn, 1, -1 do local rec = heap[i]; rec.hi = nil; rec.thread = nil; heap[i] = nil end
   hn, nwaiting, rq_n = 0, 0, 0
-  rq_th, rq_a, rq_b, rq_c = {}, {}, {}, {}
+  rq_th, rq_a, rq_b, rq_c = rq_new(), rq_new(), rq_new(), rq_new()
 end
 
 -- What is alive: for leak checks in tests and for debugging.

@@ -41,14 +41,19 @@ local lingerval = ffi.new'struct linger'
 
 -- construction ---------------------------------------------------------------
 
+local new_rec = io.new_rec
 local function new(mt, fd, family, stype, protocol)
+  -- the fields every socket uses, each there from the start (false until
+  -- used): a key added later costs a table resize. 16 keys: the smallest
+  -- hash part that holds them (fields of rare use are added when used).
   local s = setmetatable({
     fd = fd, _family = family, _type = stype, _protocol = protocol,
     _stream = stype == SOCK.stream,
     _closed = false,
-    _rrec = {}, _wrec = {}, -- wait records of the two directions (see sched)
-    _timeout = nil,
-    _sa = false, -- scratch for numeric addresses (addr.resolve makes it on first use)
+    _rrec = new_rec(), _wrec = new_rec(), -- wait records of the two directions (see sched)
+    id = 0, gen = 0,
+    _rready = false, _wready = false, _rhup = false, _watched = false, -- io_reactor
+    _npending = 0, _alen = false, -- io_proactor
   }, mt)
   s.id, s.gen = sched.alloc_slot(s)
   io.init(s)
@@ -138,29 +143,52 @@ end
 -- id. ffi.sizeof() of a variable-length array (ffi.new('uint8_t[?]', n)) is
 -- not compiled by LuaJIT (it aborted the trace of every recv/send given
 -- one), so the sizes of arrays seen before are kept by object, weakly.
+--
+-- A never-seen array (or ctype) takes the slow path, and that runs in a
+-- coroutine of its own: LuaJIT stitches the caller's trace around
+-- coroutine.resume instead of recording into ffi.sizeof. Recorded, it
+-- aborts the trace ("bad argument type"), and a side exit whose trace
+-- aborts four times is left to the interpreter for good: new buffers
+-- appear while a program's traces form, and the rest of every request
+-- after such an exit then ran interpreted.
 local buf_sizes = setmetatable({}, {__mode = 'k'})
 local ctype_kind = {} -- id -> 'ptr' | 'sized' | 'scalar'
 local function s_of(ct) return tostring(ct):match'^ctype<(.*)>$' or tostring(ct) end
+local function slow_size(buf)
+  while true do
+    local ct = ffi.typeof(buf)
+    local id = tonumber(ct)
+    local kind = ctype_kind[id]
+    if kind == nil then
+      local s = tostring(ct)
+      if s:find'%*>$' or s:find'&>$' then kind = 'ptr'
+      elseif s:find'%[' or s:find'^ctype<struct' or s:find'^ctype<union' then kind = 'sized'
+      else kind = 'scalar' end
+      ctype_kind[id] = kind
+    end
+    local size = kind -- 'ptr' or 'scalar': no size
+    if kind == 'sized' then
+      size = sizeof(buf)
+      buf_sizes[buf] = size
+    end
+    buf = coroutine.yield(size)
+  end
+end
+local sizer = coroutine.create(slow_size)
 local function buf_size(buf, fname)
   local size = buf_sizes[buf]
   if size then return size end
   local ct = ffi.typeof(buf)
-  local id = tonumber(ct)
-  local kind = ctype_kind[id]
-  if kind == nil then
-    local s = tostring(ct)
-    if s:find'%*>$' or s:find'&>$' then kind = 'ptr'
-    elseif s:find'%[' or s:find'^ctype<struct' or s:find'^ctype<union' then kind = 'sized'
-    else kind = 'scalar' end
-    ctype_kind[id] = kind
-  end
+  local kind = ctype_kind[tonumber(ct)]
   if kind == 'ptr' then return nil end -- a pointer: not kept (often temporary)
-  if kind == 'scalar' then
-    errors.arg(fname, 1, 'buffer expected (a cdata array, pointer or struct), got ' .. s_of(ct))
+  if kind ~= 'scalar' then
+    local ok
+    ok, size = coroutine.resume(sizer, buf)
+    if not ok then sizer = coroutine.create(slow_size); error(size, 0) end
+    if size == 'ptr' then return nil end
+    if size ~= 'scalar' then return size end
   end
-  size = sizeof(buf)
-  buf_sizes[buf] = size
-  return size
+  errors.arg(fname, 1, 'buffer expected (a cdata array, pointer or struct), got ' .. s_of(ct))
 end
 
 -- buffer + length for reading into: cdata and a length that fits it

@@ -37,7 +37,8 @@
  * - Knotes vanish on close() only as far as a reused fd number shows it
  *   (another inode); a dup()ed fd keeps the epoll registration alive.
  * - A kqueue closed with close() keeps its three helper fds until the next
- *   kqueue() call; fork() semantics are not modelled. */
+ *   kqueue() call, or until the library that holds the emulation is
+ *   unloaded; fork() semantics are not modelled. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -113,6 +114,27 @@ static int kq_alive(kq *k) {
     return epoll_ctl(k->top, EPOLL_CTL_MOD, k->pendfd, &e) == 0;
 }
 
+/* Frees the kqueues whose fd was closed; under reg_mu. */
+static void kq_sweep(void) {
+    int i;
+    for (i = 0; i < nreg; i++)
+        if (reg[i] && !kq_alive(reg[i])) { kq_free(reg[i]); reg[i] = NULL; }
+}
+
+/* The table lives in whatever library links the emulation (the kqueue shim
+ * itself): LuaJIT's lua_close dlclose()s it, and a copy loaded later starts
+ * with an empty table, so nothing would ever sweep the kqueues closed
+ * before. They are freed at unload, as closing a real kqueue frees it at
+ * once (spec/regress_spec.lua counts descriptors across closed states). */
+__attribute__((destructor)) static void kq_unload(void) {
+    int i, live = 0;
+    pthread_mutex_lock(&reg_mu);
+    kq_sweep();
+    for (i = 0; i < nreg; i++) live += reg[i] != NULL;
+    if (!live) { free(reg); reg = NULL; nreg = 0; }
+    pthread_mutex_unlock(&reg_mu);
+}
+
 int kqueue(void) {
     kq *k = calloc(1, sizeof *k);
     struct epoll_event e = { .events = EPOLLIN };
@@ -120,8 +142,7 @@ int kqueue(void) {
     if (!k) { errno = ENOMEM; return -1; }
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_lock(&reg_mu);
-    for (i = 0; i < nreg; i++)
-        if (reg[i] && !kq_alive(reg[i])) { kq_free(reg[i]); reg[i] = NULL; }
+    kq_sweep();
     k->top = epoll_create1(EPOLL_CLOEXEC);
     k->ep[R] = epoll_create1(EPOLL_CLOEXEC);
     k->ep[W] = epoll_create1(EPOLL_CLOEXEC);

@@ -95,7 +95,10 @@ M.MSG_NOSIGNAL = 0 -- Windows has no SIGPIPE: a closed peer is an error return
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 2, 8, 4
 M.SUN_PATH_MAX = 108
-M.if_nametoindex = ffi.load'iphlpapi'.if_nametoindex
+-- the namespace stays referenced: once it is collected LuaJIT unloads the
+-- DLL, and a function taken from it alone then points into freed memory
+local iphlpapi = ffi.load'iphlpapi'
+function M.if_nametoindex(name) return iphlpapi.if_nametoindex(name) end
 M.ABSTRACT_UNIX = false -- AF_UNIX exists (Windows 10 1803+), abstract names do not
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 0xffff, 6, 0, 41
