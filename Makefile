@@ -13,7 +13,7 @@ SHIM_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -Ishim
 LUAJIT  ?= luajit
 BUSTED   = $(LUAJIT) /usr/bin/busted
 
-SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c
+SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c shim/shared.c shim/lthread.c
 SHIM_HDRS   = shim/socket2.h shim/s2_internal.h shim/s2_thread.h
 SHIM        = socket2/shim.so
 # the backend of the default shim: kqueue on macOS and FreeBSD (not tested
@@ -37,7 +37,7 @@ HAVE_URING  = $(wildcard /usr/include/liburing.h)
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: all deps kqueue test test-c test-lua demo asan valgrind fuzz lint clean install uninstall bench win win-setup test-win
+.PHONY: all deps kqueue test test-c test-lua demo asan tsan valgrind valgrind-threads fuzz lint clean install uninstall bench bench-threads win win-setup test-win
 
 # PLAT=mingw cross-builds the Windows (IOCP) shim instead: see `win` below.
 PLAT ?= $(shell uname -s | tr A-Z a-z)
@@ -52,15 +52,15 @@ deps:
 
 $(SHIM): $(BACKEND_SRC) $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p socket2
-	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ $(BACKEND_SRC) $(SHIM_COMMON) -lpthread
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ $(BACKEND_SRC) $(SHIM_COMMON) -lpthread -ldl
 
 # SOCKET2_BACKEND=kqueue loads it; the C tests of the emulation run in both
 # struct layouts; kqueue.c also compiles in the macOS layout.
-kqueue: $(KQ_SHIM) build/test_kqemu build/test_kqemu_macos build/kqueue_macos.o build/test_kqueue_shim
+kqueue: $(KQ_SHIM) build/test_kqemu build/test_kqemu_macos build/kqueue_macos.o build/test_kqueue_shim build/test_shared_kqueue
 
 $(KQ_SHIM): shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p socket2
-	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o $@ shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o $@ shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 
 build/test_kqemu: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
@@ -72,7 +72,11 @@ build/test_kqemu_macos: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
 
 build/test_kqueue_shim: spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o $@ spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o $@ spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
+
+build/test_shared_kqueue: shim/test/test_shared.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -DS2_TEST_KQUEUE -Ishim -Ispec/kqemu/include -o $@ shim/test/test_shared.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 
 build/kqueue_macos.o: shim/kqueue.c $(SHIM_HDRS) $(KQEMU_HDRS)
 	@mkdir -p build
@@ -80,7 +84,7 @@ build/kqueue_macos.o: shim/kqueue.c $(SHIM_HDRS) $(KQEMU_HDRS)
 
 $(SHIM_URING): shim/io_uring.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p socket2
-	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/io_uring.c $(SHIM_COMMON) -lpthread -ldl -luring
 
 build/unload_check: shim/test/unload_check.c
 	@mkdir -p build
@@ -88,7 +92,11 @@ build/unload_check: shim/test/unload_check.c
 
 build/test_shim: shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
+
+build/test_shared: shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 
 # ASan + UBSan build of the shim, and how busted runs on it (LuaJIT loads
 # libasan first through LD_PRELOAD). LeakSanitizer stays off under LuaJIT:
@@ -102,11 +110,11 @@ ASAN_RUN   = env LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_SHIM=$
 
 $(ASAN_SHIM): shim/epoll.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build/asan/socket2
-	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o $@ shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 
 build/test_io_uring: shim/test/test_io_uring.c shim/test/refuse_uring.h shim/io_uring.c $(SHIM_COMMON) $(SHIM_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
+	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -ldl -luring
 
 # runs a command as if the kernel refused io_uring (spec/backend_spec.lua)
 build/no_io_uring: shim/test/no_io_uring.c shim/test/refuse_uring.h
@@ -120,14 +128,16 @@ build/no_io_uring: shim/test/no_io_uring.c shim/test/refuse_uring.h
 TEST_DEPS = luarocks iproute2 util-linux nftables librust-libc-dev
 test: deps
 	@sh tools/deps.sh $(TEST_DEPS)
-	@$(MAKE) --no-print-directory all build/test_shim kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring build/unload_check $(ASAN_SHIM)
+	@$(MAKE) --no-print-directory all build/test_shim build/test_shared kqueue $(SHIM_URING) build/test_io_uring build/no_io_uring build/unload_check $(ASAN_SHIM)
 	@rm -rf build/test
 	@sh tools/run-suite.sh shim-c build/test_shim
+	@sh tools/run-suite.sh shim-shared build/test_shared
 	@sh tools/run-suite.sh shim-io_uring-c build/test_io_uring
 	@sh tools/run-suite.sh busted-epoll $(BUSTED) -o TAP spec
 	@sh tools/run-suite.sh kqemu-c build/test_kqemu
 	@sh tools/run-suite.sh kqemu-c-macos build/test_kqemu_macos
 	@sh tools/run-suite.sh kqueue-shim-c build/test_kqueue_shim
+	@sh tools/run-suite.sh kqueue-shared-c build/test_shared_kqueue
 	@SOCKET2_BACKEND=kqueue sh tools/run-suite.sh busted-kqueue $(BUSTED) -o TAP spec
 	@sh tools/run-suite.sh busted-asan $(ASAN_RUN) $(BUSTED) -o TAP spec
 	@sh tools/run-suite.sh busted-io_uring sh tools/run-backend.sh io_uring $(BUSTED) -o TAP spec
@@ -142,7 +152,7 @@ test: deps
 MINGW      ?= x86_64-w64-mingw32-
 WIN         = build/win
 WIN_SHIM    = $(WIN)/lib/socket2/shim.dll
-WIN_SRC     = shim/iocp.c shim/common.c shim/oserr_win.c shim/lookup.c
+WIN_SRC     = shim/iocp.c shim/common.c shim/oserr_win.c shim/lookup.c shim/shared.c shim/lthread.c
 WIN_CFLAGS  = -O2 -g -std=gnu11 -Wall -Wextra -Werror -Ishim -D_WIN32_WINNT=0x0600
 WIN_LIBS    = -lws2_32 -lntdll
 WIN_ONLY    = shim/iocp.c shim/oserr_win.c shim/test/test_iocp.c
@@ -179,21 +189,21 @@ demo: deps all
 # ASan + UBSan over the C tests (with LeakSanitizer) and the whole busted
 # suite (see ASAN_RUN above).
 asan: deps $(ASAN_SHIM)
-	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_shim shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_shim shim/test/test_shim.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 	./build/asan/test_shim > /dev/null
 	$(ASAN_RUN) $(BUSTED) -o TAP spec > build/asan/busted.tap; \
 	  rc=$$?; grep -v '^ok ' build/asan/busted.tap; exit $$rc
-	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o build/asan/socket2/shim_kqueue.so shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o build/asan/socket2/shim_kqueue.so shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 	$(CC) $(ASAN_FLAGS) $(WARN) -Ispec/kqemu/include -o build/asan/test_kqemu spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
 	./build/asan/test_kqemu > /dev/null
-	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o build/asan/test_kqueue_shim spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o build/asan/test_kqueue_shim spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 	./build/asan/test_kqueue_shim > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_BACKEND=kqueue \
 	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_kqueue.so \
 	  ASAN_OPTIONS=detect_leaks=0 $(BUSTED) -o TAP spec > build/asan/busted-kqueue.tap; \
 	  rc=$$?; grep -v '^ok ' build/asan/busted-kqueue.tap; exit $$rc
-	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim_io_uring.so shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
-	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_io_uring shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -luring
+	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/asan/socket2/shim_io_uring.so shim/io_uring.c $(SHIM_COMMON) -lpthread -ldl -luring
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -o build/asan/test_io_uring shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -ldl -luring
 	./build/asan/test_io_uring > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_BACKEND=io_uring \
 	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_io_uring.so \
@@ -251,8 +261,8 @@ fuzz: deps
 	@sh tools/deps.sh libclang-rt-14-dev
 	@mkdir -p build/fuzz/socket2 build/fuzz/findings
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ishim -o build/fuzz/fuzz_submit fuzz/fuzz_submit.c \
-	  shim/epoll.c $(SHIM_COMMON) -lpthread
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(SHIM_CFLAGS) -shared -o build/fuzz/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread
+	  shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(SHIM_CFLAGS) -shared -o build/fuzz/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -I/usr/include/luajit-2.1 -o build/fuzz/fuzz_lua fuzz/fuzz_lua.c -lluajit-5.1
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/work/$$t fuzz/corpus/$$t; \
@@ -267,6 +277,43 @@ fuzz: deps
 	    fuzz/corpus/$$t build/fuzz/work/$$t > build/fuzz/$$t.merge.log 2>&1 || { tail build/fuzz/$$t.merge.log; exit 1; }; \
 	  echo "fuzz $$t: no finding; corpus fuzz/corpus/$$t has $$(ls fuzz/corpus/$$t | wc -l) inputs"; \
 	done
+
+# Requests/s and CPU per request with 1 vs 2 OS threads sharing one epoll
+# fd (never part of make test; run it on a quiet machine).
+build/bench/load: bench/threads/load.c
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -o $@ bench/threads/load.c
+
+bench-threads: all build/bench/load
+	$(LUAJIT) bench/threads/run.lua
+
+# ThreadSanitizer over the thread tests: the C tests of sharing and the
+# thread spec, with luajit running a TSan build of the shim, on epoll and on
+# kqueue-over-emulation. TSan exits 66 when it reports anything.
+TSAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+tsan: deps
+	@mkdir -p build/tsan/socket2
+	$(CC) $(TSAN_FLAGS) $(SHIM_CFLAGS) -shared -o build/tsan/socket2/shim.so shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
+	$(CC) $(TSAN_FLAGS) $(WARN) -Ishim -o build/tsan/test_shared shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
+	./build/tsan/test_shared > /dev/null
+	LD_PRELOAD=$$($(CC) -print-file-name=libtsan.so) SOCKET2_SHIM=build/tsan/socket2/shim.so \
+	  $(BUSTED) spec/thread_spec.lua
+	$(CC) $(TSAN_FLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o build/tsan/socket2/shim_kqueue.so shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
+	$(CC) $(TSAN_FLAGS) $(WARN) -DS2_TEST_KQUEUE -Ishim -Ispec/kqemu/include -o build/tsan/test_shared_kqueue shim/test/test_shared.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
+	./build/tsan/test_shared_kqueue > /dev/null
+	LD_PRELOAD=$$($(CC) -print-file-name=libtsan.so) SOCKET2_BACKEND=kqueue SOCKET2_SHIM=build/tsan/socket2/shim_kqueue.so \
+	  $(BUSTED) spec/thread_spec.lua
+
+# valgrind over the thread tests alone (make valgrind runs the whole suite
+# on epoll): the C tests of sharing on both backends and the thread spec.
+# Not the busted suite on kqueue: LuaJIT unloads the shim at lua_close, and
+# with it the root of spec/kqemu's registry of kqueues, which valgrind then
+# calls "definitely lost" in any kqueue run, threads or not.
+valgrind-threads: deps all kqueue build/test_shared
+	@sh tools/deps.sh valgrind
+	$(VALGRIND) ./build/test_shared > /dev/null
+	$(VALGRIND) ./build/test_shared_kqueue > /dev/null
+	$(VALGRIND_ENV) $(VALGRIND) $(BUSTED) spec/thread_spec.lua
 
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check

@@ -90,6 +90,7 @@ S2_API int64_t s2_handle(s2_loop *loop) { return loop ? s2__backend_handle(loop)
 S2_API void s2_close(s2_loop *loop) {
     if (!loop) return;
     s2__lookups_abandon(loop);
+    s2__threads_abandon(loop);
     s2__backend_close(loop);
 }
 
@@ -139,21 +140,30 @@ S2_INTERNAL void s2__common_free(s2_common *c) {
     c->inbox.ev = NULL;
 }
 
-S2_INTERNAL int32_t s2__post(s2_loop *loop, const s2_event *ev) {
+S2_INTERNAL int32_t s2__inbox_append(s2_loop *loop, const s2_event *ev, int32_t n) {
     s2_inbox *in = &S2_COMMON(loop)->inbox;
     int32_t rc = 0;
+    if (n <= 0) return 0;
     s2_mutex_lock(&in->mu);
-    if (in->n == in->cap) {
-        int32_t cap = in->cap ? in->cap * 2 : 64;
-        s2_event *p = realloc(in->ev, (size_t)cap * sizeof *p);
+    if (in->cap - in->n < n) {
+        int32_t cap = in->cap ? in->cap : 64;
+        s2_event *p;
+        while (cap - in->n < n) cap *= 2;
+        p = realloc(in->ev, (size_t)cap * sizeof *p);
         if (p) { in->ev = p; in->cap = cap; }
         else rc = -S2_ENOMEM;
     }
     if (rc == 0) {
-        in->ev[in->n++] = *ev;
+        memcpy(in->ev + in->n, ev, (size_t)n * sizeof *ev);
+        in->n += n;
         s2_atomic_set(&in->pending, 1);
     }
     s2_mutex_unlock(&in->mu);
+    return rc;
+}
+
+S2_INTERNAL int32_t s2__post(s2_loop *loop, const s2_event *ev) {
+    int32_t rc = s2__inbox_append(loop, ev, 1);
     if (rc == 0) s2__backend_wake(loop);
     return rc;
 }

@@ -14,6 +14,10 @@
  * kq, kq is harvested without blocking. The owner of a kqueue moves its
  * EVFILT_USER to a private wq the first time it hands the handle out
  * (s2_handle), so that no other loop can ever harvest its wakeup.
+ * Every loop on one kqueue joins its group (shared.c): its owner index
+ * travels in bits 24..31 of udata, above the slot id, and an event that a
+ * loop harvests for another loop is forwarded to that loop's inbox (which
+ * triggers its EVFILT_USER), never returned to the wrong Lua state.
  *
  * On Linux this file is built over spec/kqemu (a test-only emulation). */
 #include <stdlib.h>
@@ -38,8 +42,12 @@ struct s2_loop {
     s2_common c;        /* first: see S2_COMMON */
     int kq;             /* sockets are registered here */
     s2_atomic wq;       /* we sleep here: kq, or a private kqueue when sharing */
-    int owned;          /* we created kq and close it */
+    int owned;          /* we created kq (the group closes it with its last loop) */
+    s2_group *group;    /* the loops on kq */
+    uint32_t owner;     /* our index in it */
+    uint64_t tag;       /* owner << S2_OWNER_SHIFT, or'ed into udata */
     struct kevent evs[S2_BATCH_MAX];
+    s2_event fw[S2_BATCH_MAX];  /* harvested for other loops: forwarded */
     /* READ and WRITE of one socket become one s2_event per wait: an open
      * addressing table (id -> position in out), valid where mstamp == stamp */
     uint32_t stamp;
@@ -93,7 +101,7 @@ static int s2__private_wq(int kq, int32_t *rc) {
 S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     struct timespec zero = { 0, 0 };
     int32_t rc;
-    int wq;
+    int wq = -1;
     s2_loop *l = calloc(1, sizeof *l);
     if (!l) return -S2_ENOMEM;
     if ((rc = s2__common_init(&l->c)) < 0) { free(l); return rc; }
@@ -111,6 +119,12 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
         if ((rc = s2__add_wake(l->kq)) < 0) { close(l->kq); goto fail; }
         wq = l->kq;
     }
+    if ((rc = s2__group_join(l->kq, l, l->owned, &l->group, &l->owner)) < 0) {
+        if (wq != l->kq) close(wq);
+        if (l->owned) close(l->kq);
+        goto fail;
+    }
+    l->tag = (uint64_t)l->owner << S2_OWNER_SHIFT;
     s2_atomic_set(&l->wq, wq);
     *out = l;
     return 0;
@@ -123,7 +137,13 @@ fail:
 S2_INTERNAL void s2__backend_close(s2_loop *l) {
     int wq = s2_atomic_get(&l->wq);
     if (wq != l->kq) close(wq);
-    if (l->owned) close(l->kq);
+    else {  /* our wakeup is still in kq, which may outlive us */
+        struct kevent ch[1];
+        EV_SET(&ch[0], S2_WAKE_IDENT, EVFILT_USER, EV_DELETE, 0, 0, NULL);
+        s2__change(l->kq, ch, 1);
+    }
+    /* the last loop of the group closes a kq that one of them created */
+    if (s2__group_leave(l->group, l->owner)) close(l->kq);
     s2__common_free(&l->c);
     free(l);
 }
@@ -146,7 +166,7 @@ S2_INTERNAL int64_t s2__backend_handle(s2_loop *l) {
 
 S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     struct kevent ch[2];
-    void *udata = (void *)(uintptr_t)(((uint64_t)op->gen << 32) | op->id);
+    void *udata = (void *)(uintptr_t)(((uint64_t)op->gen << 32) | l->tag | op->id);
     uintptr_t fd = (uintptr_t)op->fd;
     int32_t rc;
     if (op->fd < 0 || op->fd > INT32_MAX) return -S2_EBADF;
@@ -189,10 +209,12 @@ static uint32_t s2__flags(const struct kevent *e) {
 }
 
 /* One kevent() on q; converts into out[m..max). *shared is set when kq
- * (inside a private wq) is ready to be harvested. */
+ * (inside a private wq) is ready to be harvested. Another loop's events
+ * are forwarded to it. */
 static int32_t s2__harvest(s2_loop *l, int q, s2_event *out, int32_t m, int32_t max,
                            const struct timespec *ts, int *shared) {
     int i, n = max - m;
+    int32_t f = 0;
     uint32_t h;
     if (n > S2_BATCH_MAX) n = S2_BATCH_MAX;
     n = kevent(q, NULL, 0, l->evs, n, ts);
@@ -200,25 +222,34 @@ static int32_t s2__harvest(s2_loop *l, int q, s2_event *out, int32_t m, int32_t 
     for (i = 0; i < n; i++) {
         const struct kevent *e = &l->evs[i];
         uint64_t d = (uint64_t)(uintptr_t)e->udata;
-        uint32_t f;
+        uint32_t lo = (uint32_t)d, id = lo & S2_MAX_ID, f1;
         if (e->udata == S2_WAKE_TAG) continue;
         if (e->udata == S2_SHARED_TAG) { *shared = 1; continue; }
-        if (!(f = s2__flags(e))) continue;
-        h = ((uint32_t)d * 2654435761u) & (S2_MERGE_SIZE - 1);
+        if (!(f1 = s2__flags(e))) continue;
+        if (lo >> S2_OWNER_SHIFT != l->owner) {  /* owner bits stay in id */
+            l->fw[f].id = lo;
+            l->fw[f].gen = (uint32_t)(d >> 32);
+            l->fw[f].result = 0;
+            l->fw[f].flags = f1;
+            f++;
+            continue;
+        }
+        h = (id * 2654435761u) & (S2_MERGE_SIZE - 1);
         while (l->mstamp[h] == l->stamp) {
             s2_event *o = &out[l->mpos[h]];
-            if (o->id == (uint32_t)d && o->gen == (uint32_t)(d >> 32)) { o->flags |= f; break; }
+            if (o->id == id && o->gen == (uint32_t)(d >> 32)) { o->flags |= f1; break; }
             h = (h + 1) & (S2_MERGE_SIZE - 1);
         }
         if (l->mstamp[h] == l->stamp) continue;  /* merged */
         l->mstamp[h] = l->stamp;
         l->mpos[h] = m;
-        out[m].id = (uint32_t)d;
+        out[m].id = id;
         out[m].gen = (uint32_t)(d >> 32);
         out[m].result = 0;
-        out[m].flags = f;
+        out[m].flags = f1;
         m++;
     }
+    if (f) s2__group_forward(l->group, l->fw, f, l->owner);
     return m;
 }
 

@@ -171,6 +171,7 @@ S2_API void s2_lookup_cancel(s2_lookup *r) {
 }
 
 S2_INTERNAL void s2__lookups_abandon(s2_loop *loop) {
+    s2__init();  /* reading inited unsynchronised raced with a first lookup */
     if (!inited) return;
     s2_mutex_lock(&mu);
     while (S2_COMMON(loop)->lookups) s2__abandon_locked(S2_COMMON(loop)->lookups);

@@ -76,9 +76,34 @@ S2_INTERNAL int32_t s2__backend_wake(s2_loop *loop);                  /* thread-
 S2_INTERNAL int32_t s2__common_init(s2_common *c);
 S2_INTERNAL void    s2__common_free(s2_common *c);
 S2_INTERNAL int32_t s2__post(s2_loop *loop, const s2_event *ev);      /* thread-safe */
+S2_INTERNAL int32_t s2__inbox_append(s2_loop *loop, const s2_event *ev, int32_t n); /* no wake */
 S2_INTERNAL int     s2__inbox_pending(s2_loop *loop);
 S2_INTERNAL int32_t s2__inbox_drain(s2_loop *loop, s2_event *ev, int32_t max);
 S2_INTERNAL void    s2__inbox_remove(s2_loop *loop, uint32_t id, uint32_t gen, uint32_t flags);
 S2_INTERNAL void    s2__lookups_abandon(s2_loop *loop);
+S2_INTERNAL void    s2__threads_abandon(s2_loop *loop);  /* lthread.c */
+
+/* Loops sharing one kernel object (shared.c). Every loop opened on a handle
+ * joins that handle's group and gets an owner index, which the backend puts
+ * in each registration (epoll: bits 24..31 of the low word of data, above
+ * the 24-bit slot id). Index 0 is the group's first loop: it may keep
+ * waiting on the kernel object itself until a second loop joins (then
+ * s2__group_shared turns true and it is woken once). An event harvested by
+ * a loop that does not own it goes to s2__group_forward, which appends it to
+ * the owner's inbox and wakes the owner; events of loops that left are
+ * dropped. Indexes of loops that left are reused last (FIFO). */
+#define S2_OWNER_SHIFT 24
+#define S2_OWNER_TAG   255u  /* owner bits of the backend's own tags, never an index */
+#define S2_OWNER_MAX   254u  /* so at most 255 loops share one kernel object */
+typedef struct s2_group s2_group;
+/* owned: the loop created the handle. s2__group_leave returns 1 when the
+ * caller must now close the handle: it was owned and its last loop left
+ * (so the loop that created it does not close it under the others). */
+S2_INTERNAL int32_t s2__group_join(int64_t handle, s2_loop *l, int owned, s2_group **g, uint32_t *idx);
+S2_INTERNAL int     s2__group_leave(s2_group *g, uint32_t idx);
+S2_INTERNAL int     s2__group_shared(s2_group *g);  /* lock-free */
+/* ev[i].id holds owner << S2_OWNER_SHIFT | id; every owner but self (the
+ * caller, awake: it may post to itself) is woken; thread-safe */
+S2_INTERNAL void    s2__group_forward(s2_group *g, s2_event *ev, int32_t n, uint32_t self);
 
 #endif

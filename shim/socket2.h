@@ -141,6 +141,21 @@ S2_API int32_t s2_lookup_start(s2_loop *loop, const char *host, const char *serv
                                s2_lookup **req);
 S2_API int32_t s2_lookup_take(s2_lookup *req, void **addrinfo);
 S2_API void    s2_lookup_cancel(s2_lookup *req);
+
+/* OS threads that run Lua (lua/socket2/thread.lua). The new thread runs a
+ * fresh Lua state of the LuaJIT this process runs (its C API is looked up
+ * in the process, never linked): it loads chunk (source or bytecode) and
+ * calls it with the string arg. When notify is not NULL, the thread's end
+ * arrives there as an event {id, gen, result = 1 | 0, flags = S2_DONE}.
+ * s2_thread_join waits for the end and hands over the string the chunk
+ * returned (1) or its error message (0); the string lives until
+ * s2_thread_free, which also detaches a thread that was never joined (it
+ * then frees itself when it ends). -S2_ENOSYS: no Lua C API in the process. */
+typedef struct s2_thread s2_thread;
+S2_API int32_t s2_thread_start(const char *chunk, int32_t chunklen, const char *arg, int32_t arglen,
+                               s2_loop *notify, uint32_t id, uint32_t gen, s2_thread **t);
+S2_API int32_t s2_thread_join(s2_thread *t, const char **res, int32_t *reslen);
+S2_API void    s2_thread_free(s2_thread *t);
 /* S2_CDEF_END */
 
 #ifdef __cplusplus

@@ -112,6 +112,15 @@ describe('examples', function()
     finish()
   end)
 
+  it('mt_server.lua: 3 OS threads sharing one kernel object answer every client', function()
+    local out, ok = run('mt_server.lua', '3 60 5')
+    assert.is_true(ok, out)
+    assert.matches('60 clients x 5 requests: 300 responses', out)
+    local total = 0
+    for n in out:gmatch'thread %d: (%d+) requests' do total = total + tonumber(n) end
+    assert.equal(300, total)
+  end)
+
   it('http_get.lua explains its usage', function()
     local out, ok = run('http_get.lua', 'nonsense')
     assert.falsy(ok)

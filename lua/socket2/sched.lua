@@ -71,8 +71,16 @@ function M.loop()
       error('socket2: cannot open the event loop: ' .. msg .. ' (' .. code .. ')', 0)
     end
     -- closed when this module is collected (at lua_close, or when a host
-    -- drops and reloads it): else its epoll fd, eventfd and memory leak
-    loop = ffi.gc(out[0], S2.s2_close)
+    -- drops and reloads it): else its epoll fd, eventfd and memory leak.
+    -- What still holds a slot is closed first (sockets; threads are
+    -- detached): a socket left open would otherwise stay registered in a
+    -- kernel object shared with other OS threads after its loop is gone.
+    loop = ffi.gc(out[0], function(l)
+      for _, o in pairs(slots) do
+        if o.close then pcall(o.close, o) end
+      end
+      S2.s2_close(l)
+    end)
   end
   return loop
 end

@@ -260,7 +260,6 @@ static void test_errname_int_min(void) {
         _exit(n && m && strcmp(n, "EUNKNOWN") == 0 ? 0 : 1);
     }
     waitpid(pid, &st, 0);
-    todo = "s2__index overflows on INT32_MIN";
     if (!CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, name))
         diag("child %s %d", WIFSIGNALED(st) ? "killed by signal" : "exited",
              WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
@@ -339,7 +338,6 @@ static void test_open_shared_bugs(void) {
     if (s2_open(ep, &l) != 0) bail("s2_open(shared)");
     memset(&ee, 0, sizeof ee);
     n = epoll_wait(ep, &ee, 1, 0);
-    todo = "s2_open probes a shared fd with epoll_wait and eats an event";
     CHECK(n == 1 && ee.data.u64 == 42, "s2_open(shared) keeps the owner's pending edge event");
     s2_close(l);
     close(sv[0]); close(sv[1]);
@@ -347,7 +345,6 @@ static void test_open_shared_bugs(void) {
     /* A handle above INT32_MAX must not be truncated to a valid fd. */
     l = NULL;
     n = s2_open(((int64_t)1 << 32) | ep, &l);
-    todo = "s2__backend_open truncates the int64 handle to int";
     if (!CHECK(n < 0, "s2_open(handle > INT32_MAX) is refused")) {
         diag("it opened a loop on fd %lld", (long long)s2_handle(l));
         s2_close(l);
@@ -355,16 +352,13 @@ static void test_open_shared_bugs(void) {
     close(ep);
 
     /* Two loops on one epoll fd: a wakeup of one must not end the other's
-     * wait (both eventfds carry the same tag, and the other's stays
-     * readable, so b spins until a harvests). */
+     * wait (see test_shared.c for the rest of sharing). */
     a = open_loop();
     if (s2_open(s2_handle(a), &b) != 0) bail("s2_open(shared)");
     s2_wakeup(a);
     t0 = now_ms();
     n = s2_wait(b, ev, 4, 50);
-    todo = "the wakeup tag is not per loop";
     CHECK(n == 0 && now_ms() - t0 >= 40, "s2_wakeup(a) does not wake b sharing a's epoll fd");
-    todo = NULL;
     s2_close(b);
     s2_close(a);
 }
@@ -727,9 +721,7 @@ static void test_lookup_cancel(void) {
     pfd.fd = (int)s2_handle(l); pfd.events = POLLIN; pfd.revents = 0;
     CHECK(poll(&pfd, 1, 3000) == 1, "a finished lookup makes the loop's fd readable");
     s2_lookup_cancel(req);  /* frees it: valgrind/ASan check that */
-    todo = "the already-posted event stays in the inbox (header says it never comes)";
     CHECK(!wait_for(l, 78, 100, &e), "lookup_cancel after completion: its event never arrives");
-    todo = NULL;
     s2_close(l);
 }
 
