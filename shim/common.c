@@ -156,7 +156,7 @@ S2_INTERNAL int32_t s2__inbox_append(s2_loop *loop, const s2_event *ev, int32_t 
     if (rc == 0) {
         memcpy(in->ev + in->n, ev, (size_t)n * sizeof *ev);
         in->n += n;
-        s2_atomic_set(&in->pending, 1);
+        s2_atomic_set_sc(&in->pending, 1);  /* _sc: see s2_common.awake */
     }
     s2_mutex_unlock(&in->mu);
     return rc;

@@ -264,7 +264,13 @@ S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int
         int32_t m = 0;
         if (!harvest) {
             struct epoll_event pe[2];
-            int pn = epoll_wait(l->pfd, pe, 2, timeout_ms < 0 ? -1 : timeout_ms);
+            int pn;
+            if (timeout_ms != 0) {  /* going to sleep: forwarders must wake us */
+                s2_atomic_set_sc(&l->c.awake, 0);
+                if (s2_atomic_get_sc(&l->c.inbox.pending)) { s2_atomic_set(&l->c.awake, 1); return 0; }
+            }
+            pn = epoll_wait(l->pfd, pe, 2, timeout_ms < 0 ? -1 : timeout_ms);
+            s2_atomic_set(&l->c.awake, 1);
             if (pn < 0) return errno == EINTR ? 0 : s2__err();
             if (pn == 0) return 0;  /* the timeout passed */
             for (i = 0; i < pn; i++) {

@@ -29,6 +29,13 @@ typedef struct s2_inbox {
 typedef struct s2_common {
     s2_inbox inbox;
     struct s2_lookup *lookups;  /* pending/done lookups owned by this loop */
+    /* Nonzero while the loop runs outside a blocking wait, so that a loop
+     * that forwards it events may skip waking it: it drains its inbox at
+     * its next s2_wait. A backend that keeps it sets it to 0, then checks
+     * inbox.pending, before each blocking wait; forwarders set pending,
+     * then read awake: all four with s2_atomic_*_sc, so that one of the two
+     * sees the other's store. Left at 0, the loop is always woken. */
+    s2_atomic awake;
 } s2_common;
 
 #define S2_COMMON(loop) ((s2_common *)(void *)(loop))

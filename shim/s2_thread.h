@@ -17,6 +17,8 @@ static inline int s2_cond_init(CONDITION_VARIABLE *c) { InitializeConditionVaria
 #  define s2_cond_signal(c)   WakeConditionVariable(c)
 #  define s2_atomic_get(a)    InterlockedCompareExchange((a), 0, 0)
 #  define s2_atomic_set(a, v) InterlockedExchange((a), (v))
+#  define s2_atomic_get_sc(a)    InterlockedCompareExchange((a), 0, 0)  /* full barriers */
+#  define s2_atomic_set_sc(a, v) InterlockedExchange((a), (v))
 #else
 #  include <pthread.h>
 typedef pthread_mutex_t s2_mutex;
@@ -31,6 +33,9 @@ typedef int             s2_atomic;
 #  define s2_cond_signal(c)   pthread_cond_signal(c)
 #  define s2_atomic_get(a)    __atomic_load_n((a), __ATOMIC_ACQUIRE)
 #  define s2_atomic_set(a, v) __atomic_store_n((a), (v), __ATOMIC_RELEASE)
+/* sequentially consistent: for a store-then-load handshake between threads */
+#  define s2_atomic_get_sc(a)    __atomic_load_n((a), __ATOMIC_SEQ_CST)
+#  define s2_atomic_set_sc(a, v) __atomic_store_n((a), (v), __ATOMIC_SEQ_CST)
 #endif
 
 /* Starts fn(arg) on a detached thread; 0 or -S2_E*. */

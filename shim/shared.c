@@ -141,8 +141,13 @@ S2_INTERNAL void s2__group_forward(s2_group *g, s2_event *ev, int32_t n, uint32_
             woken[owner / 32] |= 1u << (owner % 32);
         i = j;
     }
+    /* the appends set pending before we read awake (both _sc): an owner
+     * going to sleep clears awake before it checks pending, so one of the
+     * two sees the other (an owner that is awake needs no eventfd write) */
     for (i = 0; i < (int32_t)(sizeof woken / sizeof woken[0]); i++)
-        for (j = 0; woken[i] >> j; j++)
-            if (woken[i] >> j & 1u) s2__backend_wake(g->member[i * 32 + j]);
+        for (j = 0; woken[i] >> j; j++) {
+            s2_loop *l = g->member[i * 32 + j];
+            if ((woken[i] >> j & 1u) && !s2_atomic_get_sc(&S2_COMMON(l)->awake)) s2__backend_wake(l);
+        }
     s2_mutex_unlock(&g->mu);
 }
