@@ -305,15 +305,14 @@ tsan: deps
 	  $(BUSTED) spec/thread_spec.lua
 
 # valgrind over the thread tests alone (make valgrind runs the whole suite
-# on epoll): the C tests of sharing on both backends and the thread spec.
-# Not the busted suite on kqueue: LuaJIT unloads the shim at lua_close, and
-# with it the root of spec/kqemu's registry of kqueues, which valgrind then
-# calls "definitely lost" in any kqueue run, threads or not.
+# on epoll): the C tests of sharing and the thread spec, on epoll and on
+# kqueue-over-emulation.
 valgrind-threads: deps all kqueue build/test_shared
 	@sh tools/deps.sh valgrind
 	$(VALGRIND) ./build/test_shared > /dev/null
 	$(VALGRIND) ./build/test_shared_kqueue > /dev/null
 	$(VALGRIND_ENV) $(VALGRIND) $(BUSTED) spec/thread_spec.lua
+	SOCKET2_BACKEND=kqueue $(VALGRIND_ENV) $(VALGRIND) $(BUSTED) spec/thread_spec.lua
 
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check
