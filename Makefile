@@ -70,9 +70,9 @@ build/test_kqemu_macos: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -DKQEMU_LAYOUT_MACOS -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
 
-build/test_kqueue_shim: spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
+build/test_kqueue_shim: shim/test/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o $@ spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
+	$(CC) $(CFLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o $@ shim/test/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 
 build/test_shared_kqueue: shim/test/test_shared.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
@@ -116,7 +116,7 @@ build/test_io_uring: shim/test/test_io_uring.c shim/test/refuse_uring.h shim/io_
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -Ishim -o $@ shim/test/test_io_uring.c shim/io_uring.c $(SHIM_COMMON) -lpthread -ldl -luring
 
-# runs a command as if the kernel refused io_uring (spec/backend_spec.lua)
+# runs a command as if the kernel refused io_uring (spec/unit/backend_spec.lua)
 build/no_io_uring: shim/test/no_io_uring.c shim/test/refuse_uring.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -o $@ shim/test/no_io_uring.c
@@ -196,7 +196,7 @@ asan: deps $(ASAN_SHIM)
 	$(CC) $(ASAN_FLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o build/asan/socket2/shim_kqueue.so shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 	$(CC) $(ASAN_FLAGS) $(WARN) -Ispec/kqemu/include -o build/asan/test_kqemu spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
 	./build/asan/test_kqemu > /dev/null
-	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o build/asan/test_kqueue_shim spec/kqemu/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
+	$(CC) $(ASAN_FLAGS) $(WARN) -Ishim -Ispec/kqemu/include -o build/asan/test_kqueue_shim shim/test/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 	./build/asan/test_kqueue_shim > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) SOCKET2_BACKEND=kqueue \
 	  SOCKET2_SHIM=$(CURDIR)/build/asan/socket2/shim_kqueue.so \
@@ -297,12 +297,12 @@ tsan: deps
 	$(CC) $(TSAN_FLAGS) $(WARN) -Ishim -o build/tsan/test_shared shim/test/test_shared.c shim/epoll.c $(SHIM_COMMON) -lpthread -ldl
 	./build/tsan/test_shared > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libtsan.so) SOCKET2_SHIM=build/tsan/socket2/shim.so \
-	  $(BUSTED) spec/thread_spec.lua
+	  $(BUSTED) spec/unit/thread_spec.lua
 	$(CC) $(TSAN_FLAGS) $(SHIM_CFLAGS) -Ispec/kqemu/include -shared -o build/tsan/socket2/shim_kqueue.so shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 	$(CC) $(TSAN_FLAGS) $(WARN) -DS2_TEST_KQUEUE -Ishim -Ispec/kqemu/include -o build/tsan/test_shared_kqueue shim/test/test_shared.c shim/kqueue.c $(SHIM_COMMON) $(KQEMU) -lpthread -ldl
 	./build/tsan/test_shared_kqueue > /dev/null
 	LD_PRELOAD=$$($(CC) -print-file-name=libtsan.so) SOCKET2_BACKEND=kqueue SOCKET2_SHIM=build/tsan/socket2/shim_kqueue.so \
-	  $(BUSTED) spec/thread_spec.lua
+	  $(BUSTED) spec/unit/thread_spec.lua
 
 # valgrind over the thread tests alone (make valgrind runs the whole suite
 # on epoll): the C tests of sharing and the thread spec, on epoll and on
@@ -311,8 +311,8 @@ valgrind-threads: deps all kqueue build/test_shared
 	@sh tools/deps.sh valgrind
 	$(VALGRIND) ./build/test_shared > /dev/null
 	$(VALGRIND) ./build/test_shared_kqueue > /dev/null
-	$(VALGRIND_ENV) $(VALGRIND) $(BUSTED) spec/thread_spec.lua
-	SOCKET2_BACKEND=kqueue $(VALGRIND_ENV) $(VALGRIND) $(BUSTED) spec/thread_spec.lua
+	$(VALGRIND_ENV) $(VALGRIND) $(BUSTED) spec/unit/thread_spec.lua
+	SOCKET2_BACKEND=kqueue $(VALGRIND_ENV) $(VALGRIND) $(BUSTED) spec/unit/thread_spec.lua
 
 lint: deps
 	@command -v luacheck >/dev/null || sh tools/deps.sh lua-check

@@ -1,4 +1,4 @@
--- spec/helpers.lua: loaded before every spec file (see .busted).
+-- spec/helpers.lua: what the spec files share (each does require'helpers').
 -- H.no_leaks checks that nothing leaked: every socket closed (no
 -- slot in use), no thread left waiting, no timer armed.
 local socket = require'socket2'
@@ -12,6 +12,9 @@ local function leaks()
 end
 
 local H = {}
+
+-- The source tree root (this file is spec/helpers.lua).
+H.ROOT = (debug.getinfo(1, 'S').source:sub(2):match'^(.*)[/\\]spec[/\\][^/\\]*$') or '.'
 
 -- Is a closed socket still waiting for the end of an op? (completion backends)
 local function closing()

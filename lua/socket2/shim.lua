@@ -1,5 +1,5 @@
 -- socket2/shim.lua: the shim's ABI (the text of shim/socket2.h between its
--- S2_CDEF markers, S2_API removed; spec/shim_spec.lua checks they agree) and
+-- S2_CDEF markers, S2_API removed; spec/unit/shim_spec.lua checks they agree) and
 -- the loading of the shared library.
 --
 -- The library is found as package.searchpath('socket2.shim', package.cpath):

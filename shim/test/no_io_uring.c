@@ -1,6 +1,6 @@
 /* no_io_uring.c -- runs a command as if the kernel refused io_uring:
  *   no_io_uring EPERM|ENOSYS command [args...]
- * Used by spec/backend_spec.lua to check the fallback to epoll. */
+ * Used by spec/unit/backend_spec.lua to check the fallback to epoll. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>

@@ -133,7 +133,7 @@ static void test_abi(void) {
     CHECK_EQ(s2_from_oserror(WSAEADDRINUSE), -S2_EADDRINUSE, "WSAEADDRINUSE maps");
     CHECK_EQ(s2_from_oserror(ERROR_OPERATION_ABORTED), -S2_ECANCELED, "ERROR_OPERATION_ABORTED is ECANCELED");
     CHECK_EQ(s2_from_oserror(0), -S2_EUNKNOWN, "0 is no error to map");
-    /* the layout the Lua cdef assumes (spec/shim_spec.lua checks it on
+    /* the layout the Lua cdef assumes (spec/unit/shim_spec.lua checks it on
      * Linux with cc; under Wine there is no compiler, so it is checked here) */
     CHECK(sizeof(s2_event) == 16 && offsetof(s2_event, gen) == 4 && offsetof(s2_event, result) == 8
           && offsetof(s2_event, flags) == 12, "s2_event layout under mingw");

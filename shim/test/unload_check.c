@@ -1,4 +1,4 @@
-/* unload_check.c -- run by spec/resolver_spec.lua inside its private
+/* unload_check.c -- run by spec/reliability/resolver_spec.lua inside its private
  * network namespace (resolv.conf -> 127.0.0.1): a lookup worker must
  * survive the shim library being unloaded while it is inside getaddrinfo,
  * as LuaJIT's lua_close unloads ffi.load'ed libraries at exit.

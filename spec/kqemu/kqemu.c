@@ -125,7 +125,7 @@ static void kq_sweep(void) {
  * itself): LuaJIT's lua_close dlclose()s it, and a copy loaded later starts
  * with an empty table, so nothing would ever sweep the kqueues closed
  * before. They are freed at unload, as closing a real kqueue frees it at
- * once (spec/regress_spec.lua counts descriptors across closed states). */
+ * once (spec/reliability/regress_spec.lua counts descriptors across closed states). */
 __attribute__((destructor)) static void kq_unload(void) {
     int i, live = 0;
     pthread_mutex_lock(&reg_mu);

@@ -10,7 +10,7 @@
 -- fcntl/setsockopt instead.
 --
 -- This file cannot run on Linux, so its numbers are checked there against
--- a source: spec/bsd_constants_spec.lua compares every entry of the C-named
+-- a source: spec/unit/os_bsd_spec.lua compares every entry of the C-named
 -- tables below, and the struct layouts of the cdefs, with Debian's
 -- librust-libc-dev. For that, loading is in two parts:
 --   loadfile(path)('constants', 'freebsd' | 'macos') -> the C constants only

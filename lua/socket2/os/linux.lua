@@ -1,5 +1,5 @@
 -- socket2/os/linux.lua: the Linux socket ABI. Every os/*.lua file exports
--- the same keys (spec/os_spec.lua checks it), so the rest of socket2 never
+-- the same keys (spec/unit/shim_spec.lua checks it), so the rest of socket2 never
 -- asks which OS it runs on.
 local ffi = require'ffi'
 local bit = require'bit'

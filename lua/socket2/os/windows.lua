@@ -1,5 +1,5 @@
 -- socket2/os/windows.lua: the Winsock ABI (ws2_32). Every os/*.lua file
--- exports the same keys (spec/shim_spec.lua checks it), so the rest of
+-- exports the same keys (spec/unit/shim_spec.lua checks it), so the rest of
 -- socket2 never asks which OS it runs on. Sockets are Winsock SOCKETs
 -- (pointer-sized handles) kept in Lua as plain numbers; they are created
 -- overlapped (for IOCP), non-blocking and not inherited.

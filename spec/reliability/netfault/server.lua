@@ -1,5 +1,5 @@
--- spec/netfault/server.lua: the peer for spec/netfault/client.lua, run by
--- spec/netfault_spec.lua in its own network namespace. Listens on
+-- spec/reliability/netfault/server.lua: the peer for spec/reliability/netfault/client.lua, run by
+-- spec/reliability/netfault_spec.lua in its own network namespace. Listens on
 --   ADDR:7000  echo: sends back whatever arrives
 --   ADDR:7001  sink: reads until EOF, then answers with the byte count
 -- and exits by itself after LIFETIME seconds (or when the spec kills it).

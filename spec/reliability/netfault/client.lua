@@ -1,6 +1,6 @@
--- spec/netfault/client.lua: run by spec/netfault_spec.lua inside the client
+-- spec/reliability/netfault/client.lua: run by spec/reliability/netfault_spec.lua inside the client
 -- network namespace, linked by a veth pair to the server namespace where
--- spec/netfault/server.lua runs. It makes the faults itself (nft rules in
+-- spec/reliability/netfault/server.lua runs. It makes the faults itself (nft rules in
 -- either namespace, routes, a tbf qdisc on its veth) and prints one line per
 -- check: "check NAME ok" or "check NAME fail: why".
 -- Environment: S2NF_SERVER_NS (the server's namespace), S2NF_DEV (our veth).

@@ -1,4 +1,4 @@
--- spec/stream_spec.lua: socket.stream(sock): buffered reading and writing.
+-- spec/unit/stream_spec.lua: socket.stream(sock): buffered reading and writing.
 local socket = require'socket2'
 local H = require'helpers'
 

@@ -1,4 +1,4 @@
--- spec/hostile_spec.lua: every public function and method, called with
+-- spec/reliability/hostile_spec.lua: every public function and method, called with
 -- hostile arguments in every position (wrong types, nil, huge, negative and
 -- NaN numbers, embedded NULs, over-long strings and paths, bad pointers,
 -- closed sockets): each call must raise a clear Lua error (a string naming

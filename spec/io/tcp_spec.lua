@@ -1,4 +1,4 @@
--- spec/tcp_spec.lua: tcp sockets over loopback (port 0 only).
+-- spec/io/tcp_spec.lua: tcp sockets over loopback (port 0 only).
 local ffi = require'ffi'
 local socket = require'socket2'
 local H = require'helpers'

@@ -1,4 +1,4 @@
--- spec/shim_spec.lua: the shim's ABI as Lua sees it. The cdef in
+-- spec/unit/shim_spec.lua: the shim's ABI as Lua sees it. The cdef in
 -- lua/socket2/shim.lua must be the text of shim/socket2.h (between its
 -- S2_CDEF markers, S2_API removed), the structs must have the sizes and
 -- offsets the C compiler gives them, and the error table and the OS files
@@ -8,8 +8,8 @@ local bit = require'bit'
 local socket = require'socket2'
 local H = require'helpers'
 
--- The source tree root, from this file's path (spec/shim_spec.lua).
-local ROOT = (debug.getinfo(1, 'S').source:sub(2):match'^(.*)/spec/[^/]*$') or '.'
+-- The source tree root, from this file's path (spec/unit/shim_spec.lua).
+local ROOT = require'helpers'.ROOT
 
 local function readfile(path)
   local f = assert(io.open(ROOT .. '/' .. path, 'rb'))

@@ -1,4 +1,4 @@
--- spec/errors_spec.lua: the error convention. A programming mistake (bad
+-- spec/unit/errors_spec.lua: the error convention. A programming mistake (bad
 -- argument, unknown name, a closed socket object) raises a Lua error that
 -- names the function and the argument; a runtime failure returns nil,
 -- message, code with a portable code ('EADDRINUSE', 'ECONNREFUSED', ...).

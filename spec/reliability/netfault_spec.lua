@@ -1,7 +1,7 @@
 -- Network faults: packet loss, delay, silent and absent peers, unreachable
 -- routes and ICMP/RST rejections, in two network namespaces the test makes
--- itself (linked by a veth pair). spec/netfault/server.lua serves in one,
--- spec/netfault/client.lua makes the faults (nft rules, routes, a tbf
+-- itself (linked by a veth pair). spec/reliability/netfault/server.lua serves in one,
+-- spec/reliability/netfault/client.lua makes the faults (nft rules, routes, a tbf
 -- qdisc) and checks the client side in the other; each of its
 -- "check NAME ok|fail" lines is one test here. Without namespaces, veth,
 -- nft or tc, every test is pending with the reason: never a silent pass.
@@ -51,8 +51,8 @@ local function run_all()
   local env = "LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='./?.so;;' "
   local cmd = table.concat({
     -- the server lives at most 120 s, and is killed as soon as the client is done
-    ('%s ip netns exec %s luajit spec/netfault/server.lua 10.77.0.2 120 > /dev/null 2>&1 & srv=$!'):format(env, sns),
-    ('%s S2NF_SERVER_NS=%s S2NF_DEV=vc timeout 300 ip netns exec %s luajit spec/netfault/client.lua; rc=$?')
+    ('%s ip netns exec %s luajit spec/reliability/netfault/server.lua 10.77.0.2 120 > /dev/null 2>&1 & srv=$!'):format(env, sns),
+    ('%s S2NF_SERVER_NS=%s S2NF_DEV=vc timeout 300 ip netns exec %s luajit spec/reliability/netfault/client.lua; rc=$?')
       :format(env, sns, cns),
     'kill $srv 2>/dev/null; wait $srv 2>/dev/null',
     ('ip netns del %s; ip netns del %s'):format(cns, sns),

@@ -1,4 +1,4 @@
--- spec/backend_spec.lua: choosing the backend at run time. SOCKET2_BACKEND=name
+-- spec/unit/backend_spec.lua: choosing the backend at run time. SOCKET2_BACKEND=name
 -- loads socket2/shim_<name>.so; when the kernel refuses that backend
 -- (io_uring disabled: EPERM, or missing: ENOSYS), socket2 falls back to the
 -- default shim and says so once on stderr. The refusal is made real with
@@ -6,7 +6,7 @@
 -- filter that fails io_uring_setup with the given errno.
 local H = require'helpers'
 
-local ROOT = (debug.getinfo(1, 'S').source:sub(2):match'^(.*)/spec/[^/]*$') or '.'
+local ROOT = require'helpers'.ROOT
 
 local function exists(path)
   local f = io.open(path, 'rb')

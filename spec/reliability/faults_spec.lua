@@ -1,9 +1,9 @@
--- spec/faults_spec.lua: what peers and the system do to a server, over
+-- spec/reliability/faults_spec.lua: what peers and the system do to a server, over
 -- loopback: resets mid-stream, half-close, descriptor exhaustion, a slow
 -- reader, idle half-open connections, and close() racing readiness events.
 -- Each fault must give the caller a result (nil, err, code) and leave the
 -- loop serving everyone else. (Packet loss, delay and silent peers need a
--- network namespace: spec/netfault_spec.lua.)
+-- network namespace: spec/reliability/netfault_spec.lua.)
 local ffi = require'ffi'
 local socket = require'socket2'
 local H = require'helpers'

@@ -1,4 +1,4 @@
--- spec/addr_spec.lua: socket.addr (getaddrinfo lists), socket.sockaddr
+-- spec/unit/addr_spec.lua: socket.addr (getaddrinfo lists), socket.sockaddr
 -- (numeric and unix addresses), name/port formatting and validation, byte
 -- order helpers, and lookups that do not stall the loop. Only numeric
 -- addresses, 'localhost' and invalid names with 'numerichost' are resolved:

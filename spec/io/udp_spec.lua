@@ -1,4 +1,4 @@
--- spec/udp_spec.lua: datagram sockets: udp over IPv4 and IPv6 loopback,
+-- spec/io/udp_spec.lua: datagram sockets: udp over IPv4 and IPv6 loopback,
 -- addressing by host/port and by sockaddr, connected udp, timeouts, close
 -- waking a parked reader, a long exchange between two threads, options, and
 -- a raw ICMP echo to 127.0.0.1.

@@ -1,4 +1,4 @@
--- spec/dns/lookup_check.lua: run by spec/resolver_spec.lua inside a private
+-- spec/reliability/dns/lookup_check.lua: run by spec/reliability/resolver_spec.lua inside a private
 -- network + mount namespace whose /etc/resolv.conf points at 127.0.0.1. It
 -- starts a tiny DNS server on 127.0.0.1:53 (a socket2 thread) and checks
 -- that name lookups go through it without stalling the loop. Prints one

@@ -1,4 +1,4 @@
--- spec/sched_spec.lua: threads, sleeping, timers, the loop.
+-- spec/unit/sched_spec.lua: threads, sleeping, timers, the loop.
 local ffi = require'ffi'
 local socket = require'socket2'
 local H = require'helpers'

@@ -1,4 +1,4 @@
--- spec/io_spec.lua: every socket call that does I/O, on whichever backend
+-- spec/io/io_spec.lua: every socket call that does I/O, on whichever backend
 -- this run uses (SOCKET2_BACKEND): the reactor path (epoll) and the
 -- proactor path (io_uring, IOCP) must behave the same. Loopback only, port 0;
 -- timeouts are short and no check depends on how long anything takes.

@@ -1,4 +1,4 @@
--- spec/unix_spec.lua: unix domain sockets: paths, abstract names, dgram.
+-- spec/io/unix_spec.lua: unix domain sockets: paths, abstract names, dgram.
 local ffi = require'ffi'
 local socket = require'socket2'
 local H = require'helpers'

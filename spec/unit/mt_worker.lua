@@ -1,4 +1,4 @@
--- spec/mt_worker.lua: one OS thread of the multi-thread test (thread_spec):
+-- spec/unit/mt_worker.lua: one OS thread of the multi-thread test (thread_spec):
 -- run in its own Lua state by socket2.thread, sharing the main state's
 -- kernel object. It serves echo connections on its own listener and makes
 -- nconns client connections to the next thread's listener, so both ends of

@@ -1,4 +1,4 @@
--- spec/bsd_constants_spec.lua: lua/socket2/os/bsd.lua and the test-only
+-- spec/unit/os_bsd_spec.lua: lua/socket2/os/bsd.lua and the test-only
 -- spec/kqemu/include/sys/event.h cannot be checked by running them on
 -- macOS or FreeBSD here, so their numbers are checked against a source one
 -- can cite: the BSD definitions in Debian's librust-libc-dev
@@ -7,7 +7,7 @@
 -- kevent of the emulation header, for FreeBSD (x86-64, 13) and macOS (64-bit).
 -- `make test` installs the package (tools/deps.sh); without it this is pending.
 
-local ROOT = (debug.getinfo(1, 'S').source:sub(2):match'^(.*)/spec/[^/]*$') or '.'
+local ROOT = require'helpers'.ROOT
 
 local H = require'helpers'
 local sh_quote = H.shell_quote

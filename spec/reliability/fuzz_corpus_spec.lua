@@ -1,4 +1,4 @@
--- spec/fuzz_corpus_spec.lua: replays the kept fuzz corpus of the Lua
+-- spec/reliability/fuzz_corpus_spec.lua: replays the kept fuzz corpus of the Lua
 -- targets (fuzz/lua_targets.lua) without libFuzzer, so every input that
 -- once found a bug (fuzz/corpus/*/finding-*) or widened coverage stays a
 -- regression test. `make fuzz` grows the corpus; this only reads it.

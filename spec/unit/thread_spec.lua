@@ -1,4 +1,4 @@
--- spec/thread_spec.lua: OS threads (socket2.thread) and several Lua states
+-- spec/unit/thread_spec.lua: OS threads (socket2.thread) and several Lua states
 -- sharing one kernel object. Nothing here waits on time: threads report
 -- over sockets, and timeouts only turn a hang into a failure.
 local socket = require'socket2'
@@ -139,7 +139,7 @@ describe('one kernel object shared by several OS threads', function()
     return
   end
 
-  local mt = require'mt_worker'
+  local mt = require'unit.mt_worker'
 
   -- nthreads worker states, each serving its listener and running nconns
   -- clients against the next one's, with the main state coordinating over
@@ -149,7 +149,7 @@ describe('one kernel object shared by several OS threads', function()
     local ctl, cport = H.listener()
     local ts, joins, sum = {}, {}, {}
     for i = 1, nthreads do
-      ts[i] = assert(thread.new("return require'mt_worker'.run(...)", h, i, nthreads, nconns, cport, share_name))
+      ts[i] = assert(thread.new("return require'unit.mt_worker'.run(...)", h, i, nthreads, nconns, cport, share_name))
     end
     socket.run(function()
       local conns, ports = {}, {}

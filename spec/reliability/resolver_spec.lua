@@ -22,7 +22,7 @@ do
     f:write('nameserver 127.0.0.1\noptions timeout:5 attempts:1\n')
     f:close()
     local out = sh(("LUA_PATH='lua/?.lua;;' LUA_CPATH='./?.so;;' unshare -mn sh -c "
-      .. "'ip link set lo up && mount --bind %s /etc/resolv.conf && luajit spec/dns/lookup_check.lua;"
+      .. "'ip link set lo up && mount --bind %s /etc/resolv.conf && luajit spec/reliability/dns/lookup_check.lua;"
       .. " if [ -x build/unload_check ]; then RES_OPTIONS=timeout:1 build/unload_check ./socket2/shim.so; fi'")
       :format(conf))
     os.remove(conf)

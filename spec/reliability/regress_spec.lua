@@ -1,4 +1,4 @@
--- spec/regress_spec.lua: one test per bug that the reliability specs
+-- spec/reliability/regress_spec.lua: one test per bug that the reliability specs
 -- (faults, hostile input, fuzzing) found, named after its fix.
 local ffi = require'ffi'
 local socket = require'socket2'

@@ -3,7 +3,7 @@
  * not reach, such as loops sharing one kqueue. Uses <sys/event.h> only to
  * create and probe kqueues.
  *
- *   gcc -Ishim -Ispec/kqemu/include -o /tmp/t spec/kqemu/test_kqueue_shim.c \
+ *   gcc -Ishim -Ispec/kqemu/include -o /tmp/t shim/test/test_kqueue_shim.c \
  *       shim/kqueue.c shim/common.c shim/oserr_posix.c shim/lookup.c \
  *       spec/kqemu/kqemu.c -lpthread && /tmp/t
  *
