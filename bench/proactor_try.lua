@@ -2,14 +2,35 @@
 -- non-blocking syscall first (and submitting an op only on EAGAIN) pay?
 -- One process, two socket2 threads over loopback, CPU time per unit
 -- (os.clock: user + system of the whole process), alternating the four
--- settings of io_proactor's try_recv / try_send so that load from other
--- processes spreads over all of them. Not part of make test.
+-- settings (recv / send tried first or not: io_proactor's functions are
+-- replaced by versions that try first) so that load from other processes
+-- spreads over all of them. Not part of make test.
 --
 --   SOCKET2_BACKEND=io_uring luajit bench/proactor_try.lua [rounds]
 local ffi = require'ffi'
 local socket = require'socket2'
 assert(socket.backend == 'io_uring' or socket.backend == 'iocp', 'run with SOCKET2_BACKEND=io_uring')
+local bit = require'bit'
+local sys = require'socket2.os'
+local errors = require'socket2.errors'
 local P = require'socket2.io_proactor'
+
+-- io_proactor's recv/send, and versions that try the plain syscall first
+-- (MSG_DONTWAIT) and submit an op only when it says EAGAIN
+local C, DONTWAIT = sys.C, assert(sys.MSG.dontwait, 'this OS has no MSG_DONTWAIT')
+local plain = {recv = P.recv, send = P.send}
+local function tried(name)
+  local submit = plain[name]
+  return function(s, buf, len, fl, expires)
+    local f = bit.bor(fl, DONTWAIT)
+    local n = name == 'recv' and C.recv(s.fd, buf, len, f) or C.send(s.fd, buf, len, f)
+    if n >= 0 then return n end
+    local e = sys.errno()
+    if e ~= sys.EAGAIN and e ~= sys.EWOULDBLOCK and e ~= sys.EINTR then return errors.os(e) end
+    return submit(s, buf, len, fl, expires)
+  end
+end
+local try = {recv = tried'recv', send = tried'send'}
 
 local PINGS, BULK, CHUNK = 20000, 64 * 2^20, 65536
 
@@ -78,7 +99,8 @@ local res = {}
 local rounds = tonumber(arg[1]) or 5
 for _ = 1, rounds do
   for i, st in ipairs(settings) do
-    P.try_recv, P.try_send = st[1], st[2]
+    P.recv = st[1] and try.recv or plain.recv
+    P.send = st[2] and try.send or plain.send
     res[i] = res[i] or {ping = {}, bulk = {}}
     table.insert(res[i].ping, pingpong())
     table.insert(res[i].bulk, bulk())

@@ -1,5 +1,5 @@
 -- fuzz/lua_targets.lua: the Lua fuzz targets run by fuzz/fuzz_lua.c (and,
--- without libFuzzer, by fuzz/replay.lua over the corpus). Each target takes
+-- without libFuzzer, by spec/reliability/fuzz_corpus_spec.lua over the corpus). Each target takes
 -- one input string and raises an error when socket2 misbehaves.
 --   stream: socket2.stream over a fake socket that hands out the payload in
 --           chunks the input chooses (and times out when it says so);
@@ -91,6 +91,21 @@ local function model_readuntil(rem, delim, maxlen)
   return nil, 'EOF'
 end
 
+-- Compares a stream read (r1, r2, r3; a timeout proves nothing) with the
+-- model's answer (m, used: the value and the bytes it consumed, or nil and
+-- the error code); returns the model's new read position.
+local function check_model(what, mpos, r1, r2, r3, m, used)
+  if r3 == 'ETIMEDOUT' then return mpos end
+  if m then
+    if r1 ~= m then fail('%s: got %s, model %s', what, q(r1), q(m)) end
+    return mpos + used
+  end
+  if r1 ~= nil or r3 ~= used then
+    fail('%s: got %s %s %s, model fails with %s', what, q(r1), q(r2), q(r3), used)
+  end
+  return mpos
+end
+
 local function stream_target(input)
   if #input < 2 then return end
   local ncmd = input:byte(1) % 24 + 1
@@ -113,29 +128,13 @@ local function stream_target(input)
       local keep, maxlen = a % 2 == 1, MAXLENS[b % 8 + 1]
       what = ('readline(%s, %d)'):format(tostring(keep), maxlen)
       r1, r2, r3 = st:readline(keep, maxlen)
-      if r3 ~= 'ETIMEDOUT' then
-        local m, used = model_readline(rem, keep, maxlen)
-        if m then
-          if r1 ~= m then fail('%s: got %s, model %s', what, q(r1), q(m)) end
-          mpos = mpos + used
-        elseif r1 ~= nil or r3 ~= used then
-          fail('%s: got %s %s %s, model fails with %s', what, q(r1), q(r2), q(r3), used)
-        end
-      end
+      mpos = check_model(what, mpos, r1, r2, r3, model_readline(rem, keep, maxlen))
     elseif op == 1 then
       local delim = a % 2 == 0 and DELIMS[b % #DELIMS + 1] or string.char(b, cc, a):sub(1, a % 3 + 1)
       local maxlen = MAXLENS[cc % 8 + 1]
       what = ('readuntil(%s, %d)'):format(q(delim), maxlen)
       r1, r2, r3 = st:readuntil(delim, maxlen)
-      if r3 ~= 'ETIMEDOUT' then
-        local m, used = model_readuntil(rem, delim, maxlen)
-        if m then
-          if r1 ~= m then fail('%s: got %s, model %s', what, q(r1), q(m)) end
-          mpos = mpos + used
-        elseif r1 ~= nil or r3 ~= used then
-          fail('%s: got %s %s %s, model fails with %s', what, q(r1), q(r2), q(r3), used)
-        end
-      end
+      mpos = check_model(what, mpos, r1, r2, r3, model_readuntil(rem, delim, maxlen))
     elseif op == 2 then
       local n = a % 2 == 0 and b % 40 or b * 64 + cc
       what = ('read(%d)'):format(n)
@@ -197,10 +196,10 @@ end
 
 -- the OS's own inet_pton and family numbers (socket2.os declares them: libc,
 -- or ws2_32 on Windows, where AF_INET6 is 23)
-local osx = require'socket2.os'
-local inet_pton = osx.C.inet_pton
-local AF_INET, AF_INET6, AF_UNIX = osx.AF.inet, osx.AF.inet6, osx.AF.unix
-local NI_NUMERIC = osx.NI_NUMERICHOST + osx.NI_NUMERICSERV
+local sys = require'socket2.os'
+local inet_pton = sys.C.inet_pton
+local AF_INET, AF_INET6, AF_UNIX = sys.AF.inet, sys.AF.inet6, sys.AF.unix
+local NI_NUMERIC = sys.NI_NUMERICHOST + sys.NI_NUMERICSERV
 local pton_out = ffi.new'uint8_t[16]'
 local sa_ct = require'socket2.addr'.sa_ct
 

@@ -18,7 +18,7 @@ M.C = require'socket2.os'.C
 M.addr = addr.addr
 M.sockaddr = addr.sockaddr
 M.getnameinfo = addr.getnameinfo
-M.getaddrinfo = addr.getaddrinfo_list
+M.getaddrinfo = addr.getaddrinfo
 M.htons, M.ntohs, M.htonl, M.ntohl = addr.htons, addr.ntohs, addr.htonl, addr.ntohl
 
 -- sockets

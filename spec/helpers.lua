@@ -108,5 +108,58 @@ end
 H.SLOW = tonumber(os.getenv'SOCKET2_TEST_SLOW') or 1
 H.VALGRIND = os.getenv'SOCKET2_TEST_VALGRIND' ~= nil
 
+-- The message of the Lua error f(...) raises (it must raise one).
+function H.err_of(f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, 'expected a Lua error, got success')
+  return tostring(err)
+end
+
+-- Asserts that f(...) raises an error whose message matches every pattern
+-- (a string or a list); returns the message.
+function H.raises(patterns, f, ...)
+  local msg = H.err_of(f, ...)
+  if type(patterns) == 'string' then patterns = {patterns} end
+  for _, p in ipairs(patterns) do
+    assert(msg:find(p), ('error %q does not match %q'):format(msg, p))
+  end
+  return msg
+end
+
+function H.pack(...) return {n = select('#', ...), ...} end
+
+-- Exactly n bytes from a stream socket as a string, or nil, err, code, got.
+function H.recvn(s, n, expires)
+  local buf = ffi.new('uint8_t[?]', math.max(n, 1))
+  local got, err, code, part = s:recvall(buf, n, expires)
+  if not got then return nil, err, code, part end
+  return ffi.string(buf, n)
+end
+
+-- Runs the loop until pred() is true; an error after timeout seconds (10).
+function H.wait_until(pred, timeout, what)
+  local t0 = socket.clock()
+  while not pred() do
+    socket.poll(0.05)
+    if socket.clock() - t0 > (timeout or 10) * H.SLOW then
+      error('timed out waiting for ' .. (what or 'a condition'), 2)
+    end
+  end
+end
+
+-- A unique path in the temporary directory that does not exist yet.
+function H.tmppath(suffix)
+  local p = os.tmpname() -- creates the file: we only want its unique name
+  os.remove(p)
+  return p .. (suffix or '')
+end
+
+-- A udp socket bound to loopback, port 0: socket, port.
+function H.udp_bound(family)
+  local u = assert(socket.udp(family))
+  assert(u:bind(family == 'inet6' and '::1' or '127.0.0.1', 0))
+  return u, u:getsockname():port()
+end
+
 H.leaks = leaks
 return H

@@ -7,13 +7,14 @@
 -- unless the host is a numeric address, which is parsed on the spot.
 local ffi = require'ffi'
 local bit = require'bit'
-local osx = require'socket2.os'
+local sys = require'socket2.os'
 local shim = require'socket2.shim'
 local sched = require'socket2.sched'
 local errors = require'socket2.errors'
+local args = require'socket2.args'
 
-local C, S2 = osx.C, shim.lib
-local AF, SOCK, IPPROTO, AI = osx.AF, osx.SOCK, osx.IPPROTO, osx.AI
+local C, S2 = sys.C, shim.lib
+local AF, SOCK, IPPROTO, AI = sys.AF, sys.SOCK, sys.IPPROTO, sys.AI
 
 ffi.cdef[[
 typedef struct s2_sockaddr { struct sockaddr_storage ss; socklen_t len; } s2_sockaddr;
@@ -103,7 +104,7 @@ M.ntohl, M.htonl = checked('ntohl', ntohl), checked('htonl', ntohl)
 
 -- read methods shared by sa objects and raw struct sockaddr pointers;
 -- p is a struct sockaddr*, len the address length (nil: unknown)
-local function p_family(p) return osx.sa_family(p) end
+local function p_family(p) return sys.sa_family(p) end
 
 local function p_port(p)
   local f = p_family(p)
@@ -123,7 +124,7 @@ local function p_ip(p, len)
     if len then
       local n = len - SUN_OFF
       if n <= 0 then return '' end -- unnamed
-      if n > osx.SUN_PATH_MAX then n = osx.SUN_PATH_MAX end -- never past sun_path
+      if n > sys.SUN_PATH_MAX then n = sys.SUN_PATH_MAX end -- never past sun_path
       if path[0] == 0 then return ffi.string(path, n) end -- abstract: keep the '\0'
       local s = ffi.string(path, n)
       return (s:gsub('%z.*', ''))
@@ -199,7 +200,7 @@ local function numeric(s, family, ip, port)
   if family == AF.inet then
     local a = ffi.cast(in_ptr, s)
     if C.inet_pton(AF.inet, ip, a.sin_addr) ~= 1 then return nil end
-    osx.sa_set_family(s, AF.inet, ffi.sizeof'struct sockaddr_in')
+    sys.sa_set_family(s, AF.inet, ffi.sizeof'struct sockaddr_in')
     a.sin_port = ntohs(port)
     s.len = ffi.sizeof'struct sockaddr_in'
     return s
@@ -208,12 +209,12 @@ local function numeric(s, family, ip, port)
     local scope = ip:match'%%(.*)$'
     if scope then ip = ip:sub(1, -#scope - 2) end
     if C.inet_pton(AF.inet6, ip, a.sin6_addr) ~= 1 then return nil end
-    osx.sa_set_family(s, AF.inet6, ffi.sizeof'struct sockaddr_in6')
+    sys.sa_set_family(s, AF.inet6, ffi.sizeof'struct sockaddr_in6')
     a.sin6_port = ntohs(port)
     a.sin6_flowinfo = 0
     local scope_id = 0
     if scope then
-      scope_id = tonumber(scope) or tonumber(osx.if_nametoindex(scope))
+      scope_id = tonumber(scope) or tonumber(sys.if_nametoindex(scope))
       if scope_id == 0 then return nil end -- no such interface
     end
     a.sin6_scope_id = scope_id
@@ -227,18 +228,18 @@ function M.unix(path, fname, argn)
   fname, argn = fname or 'sockaddr', argn or 1
   if type(path) ~= 'string' then errors.arg(fname, argn, 'unix path must be a string') end
   local abstract = path:sub(1, 1) == '\0'
-  if abstract and not osx.ABSTRACT_UNIX then
-    return nil, 'abstract unix names are not supported on this OS', 'EAFNOSUPPORT'
+  if abstract and not sys.ABSTRACT_UNIX then
+    return errors.fail('EAFNOSUPPORT', 'abstract unix names are not supported on this OS')
   end
   if not abstract and path:find('\0', 1, true) then errors.arg(fname, argn, 'unix path contains a NUL byte') end
   if #path == 0 then errors.arg(fname, argn, 'unix path is empty') end
-  local max = abstract and osx.SUN_PATH_MAX or osx.SUN_PATH_MAX - 1
+  local max = abstract and sys.SUN_PATH_MAX or sys.SUN_PATH_MAX - 1
   if #path > max then
-    return nil, ('unix socket path too long (%d bytes, at most %d)'):format(#path, max), 'ENAMETOOLONG'
+    return errors.fail('ENAMETOOLONG', ('unix socket path too long (%d bytes, at most %d)'):format(#path, max))
   end
   local s = sa_ct()
   local len = SUN_OFF + #path + (abstract and 0 or 1)
-  osx.sa_set_family(s, AF.unix, len)
+  sys.sa_set_family(s, AF.unix, len)
   ffi.copy(ffi.cast(un_ptr, s).sun_path, path, #path)
   s.len = len
   return s
@@ -257,7 +258,7 @@ function M.sockaddr(ip, port)
   port = M.port(port, 'sockaddr', 2)
   local s = sa_ct()
   local r = numeric(s, AF.inet, ip, port) or numeric(s, AF.inet6, ip, port)
-  if not r then return nil, 'not a numeric IP address: ' .. ip, 'EINVAL' end
+  if not r then return errors.fail('EINVAL', 'not a numeric IP address: ' .. ip) end
   return r
 end
 
@@ -307,13 +308,15 @@ local ai_ptr = ffi.typeof'struct addrinfo*'
 
 function M.is_ai(v) return ffi.istype(ai_ptr, v) end
 
--- getaddrinfo, never on the loop's thread unless it cannot block (numeric
--- host and port): a slow lookup parks only its caller, up to expires.
+-- getaddrinfo -> an ai list, never on the loop's thread unless it cannot
+-- block (numeric host and port): a slow lookup parks only its caller, up to
+-- expires (an absolute clock() time or nil). The lookup's slot holds a
+-- wait record whose _on_event wakes the caller (see sched.poll).
 local lookup_out = ffi.new's2_lookup*[1]'
 local take_out = ffi.new'void*[1]'
-local function on_lookup_event(rec, flags, result) sched.wake(rec, result) end
+local function on_lookup_event(rec, _, result) sched.wake(rec, result) end
 
-function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
+local function lookup(host, service, family, stype, protocol, flags, expires)
   local hints
   local numeric_host = host == nil or host:find'^[%d.]+$' or host:find'^[%x:.]*:[%x:.%%%w]*$'
   if numeric_host and (service == nil or service:find'^%d+$') then
@@ -325,10 +328,11 @@ function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
     if rc == 0 then return ffi.gc(out[0], C.freeaddrinfo) end
     -- digits and dots that do not parse are no name to look up: never ask DNS
     if host and host:find'^[%d.]+$' then
-      return nil, 'not a numeric address: ' .. host, 'EAI_NONAME'
+      return errors.fail('EAI_NONAME', 'not a numeric address: ' .. host)
     end
   end
-  local rec = {_on_event = on_lookup_event}
+  local rec = sched.new_rec()
+  rec._on_event = on_lookup_event
   local id, gen = sched.alloc_slot(rec)
   local rc = S2.s2_lookup_start(sched.loop(), host, service, family, stype, protocol, flags,
     id, gen, lookup_out)
@@ -370,17 +374,15 @@ function M.addr(host, port, stype, family, protocol, flags, expires)
   local fam = M.family(family or 'unspec', 'addr', 4)
   if fam == AF.unix then errors.arg('addr', 4, 'use socket.sockaddr(path) for unix addresses') end
   local proto = M.protocol(protocol or 0, 'addr', 5)
-  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then
-    errors.arg('addr', 7, 'expires must be a number')
-  end
-  return M.getaddrinfo(host, tostring(port), fam, st, proto, fl, expires)
+  args.expires(expires, 'addr', 7)
+  return lookup(host, tostring(port), fam, st, proto, fl, expires)
 end
 
 -- The size of the sockaddr a raw struct sockaddr* points at, by its
 -- family: only that much may be read (an ai.addr is exactly that big).
 local raw_sa_size = {[AF.inet] = ffi.sizeof'struct sockaddr_in', [AF.inet6] = ffi.sizeof'struct sockaddr_in6',
   [AF.unix] = ffi.sizeof'struct sockaddr_un'}
-local function raw_sa_len(p) return raw_sa_size[tonumber(osx.sa_family(p))] end
+local function raw_sa_len(p) return raw_sa_size[tonumber(sys.sa_family(p))] end
 
 -- Resolve (host, port) for a socket of family/type: an sa or ai to use.
 -- Numeric hosts fill the socket's scratch sa without any allocation.
@@ -388,7 +390,7 @@ function M.resolve(s, host, port, fname, argn, passive, expires)
   if M.is_sa(host) or M.is_ai(host) then return host end
   if ffi.istype(sa_ptr, host) then
     local len = raw_sa_len(host)
-    if not len then return nil, 'address family not supported', 'EAFNOSUPPORT' end
+    if not len then return errors.fail('EAFNOSUPPORT') end
     return M.sa_from(host, len)
   end
   local fam = s._family
@@ -407,9 +409,9 @@ function M.resolve(s, host, port, fname, argn, passive, expires)
   local r = numeric(scratch, fam, host, port)
   if r then return r end
   if fam == AF.inet and host:find'^[%d.]+$' then
-    return nil, 'not an IPv4 address: ' .. host, 'EAI_NONAME'
+    return errors.fail('EAI_NONAME', 'not an IPv4 address: ' .. host)
   end
-  return M.getaddrinfo(host, tostring(port), fam, s._type, s._protocol or 0,
+  return lookup(host, tostring(port), fam, s._type, s._protocol or 0,
     passive and AI.passive or 0, expires)
 end
 
@@ -424,14 +426,14 @@ function M.each(target, fn)
     if r1 ~= nil then return r1, r2, r3 end
     cur = cur.ai_next
   end
-  if r2 == nil then return nil, 'no address to use', 'EADDRNOTAVAIL' end
+  if r2 == nil then return errors.fail('EADDRNOTAVAIL', 'no address to use') end
   return r1, r2, r3
 end
 
 -- socket.getaddrinfo(host, [service], [family], [type], [protocol], [flags])
 -- -> a list of {addr = ip, port =, family =, type =, protocol =, canonname =,
 -- sockaddr = sa}; service may be a port or a service name ('http').
-function M.getaddrinfo_list(host, service, family, stype, protocol, flags, expires)
+function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
   if host ~= nil then check_host(host, 'getaddrinfo', 1) end
   if service ~= nil then
     if type(service) == 'number' then service = tostring(M.port(service, 'getaddrinfo', 2))
@@ -441,8 +443,9 @@ function M.getaddrinfo_list(host, service, family, stype, protocol, flags, expir
   end
   if host == nil and service == nil then errors.arg('getaddrinfo', 1, 'host or service expected') end
   local fl = ai_flags(flags, 'getaddrinfo', 6)
+  args.expires(expires, 'getaddrinfo', 7)
   if host == nil then fl = bit.bor(fl, AI.passive) end
-  local list, err, code = M.getaddrinfo(host, service, M.family(family or 'unspec', 'getaddrinfo', 3),
+  local list, err, code = lookup(host, service, M.family(family or 'unspec', 'getaddrinfo', 3),
     stype and M.socktype(stype, 'getaddrinfo', 4) or 0, M.protocol(protocol or 0, 'getaddrinfo', 5), fl, expires)
   if not list then return nil, err, code end
   local t = {}

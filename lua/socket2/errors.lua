@@ -1,26 +1,46 @@
--- socket2/errors.lua: the error convention in one place.
---   misuse (wrong argument, closed socket object) -> Lua error naming the
+-- socket2/errors.lua: every error socket2 makes is made here.
+--   misuse (wrong argument, closed socket object) -> a Lua error naming the
 --   function and argument: errors.arg(...), errors.misuse(...)
 --   runtime failure -> nil, message, code: errors.os(errno), errors.s2(code)
--- Codes are the shim's portable names ('ECONNREFUSED'), the same on every OS;
--- messages are 'timeout' and 'closed' exactly for those two cases.
+--   for what the OS or the shim reports; one constructor per condition that
+--   socket2 itself detects (errors.timeout(), errors.eof(), ...), or
+--   errors.fail(code, detail) for a detailed message.
+-- Codes are portable names ('ECONNREFUSED'), the same on every OS: the
+-- shim's table (shim/common.c) plus the few codes only the Lua layer makes
+-- (LUA_CODES below). errors.codes() lists them all; README's "Error codes"
+-- table is checked against it (spec/unit/errors_spec.lua). Messages are
+-- 'timeout' and 'closed' exactly for those two cases.
 local ffi = require'ffi'
 local shim = require'socket2.shim'
 local S2 = shim.lib
 
 local M = {}
 
-local names, msgs = {}, {} -- by positive S2 code, filled on first use
-
-local function fill(code)
+local names, msgs = {}, {} -- by positive S2 code
+local by_name = {}         -- code name -> its message
+for code = 0, S2.S2_E_COUNT - 1 do
   names[code] = ffi.string(S2.s2_errname(code))
   msgs[code] = ffi.string(S2.s2_strerror(code))
+  by_name[names[code]] = msgs[code]
+end
+
+-- The codes no OS error maps to: made by socket2's Lua layer only.
+local LUA_CODES = {
+  EOF = 'closed', -- the peer closed the stream before a read had what it needed
+}
+for name, msg in pairs(LUA_CODES) do by_name[name] = msg end
+
+-- Every portable code: name -> standard message ('OK' is no error).
+function M.codes()
+  local t = {}
+  for name, msg in pairs(by_name) do if name ~= 'OK' then t[name] = msg end end
+  return t
 end
 
 -- nil, message, code for a -S2_E* (or +S2_E*) shim code.
 function M.s2(code)
   if code < 0 then code = -code end
-  if not names[code] then fill(code) end
+  if not names[code] then code = S2.S2_EUNKNOWN end
   return nil, msgs[code], names[code]
 end
 
@@ -31,12 +51,31 @@ end
 
 -- The portable name of an OS error number.
 function M.name(errno)
-  local _, _, name = M.os(errno)
-  return name
+  return names[-S2.s2_from_oserror(errno)] or 'EUNKNOWN'
 end
 
-function M.timeout() return nil, 'timeout', 'ETIMEDOUT' end
-function M.closed() return nil, 'closed', 'ECANCELED' end
+-- nil, detail (or the code's standard message), code. The code must be a
+-- known one: a typo in socket2 would otherwise be a silent API change.
+function M.fail(code, detail)
+  local msg = by_name[code]
+  if not msg then error('socket2: unknown error code ' .. tostring(code), 2) end
+  return nil, detail or msg, code
+end
+
+-- The conditions socket2 detects itself.
+function M.timeout() return nil, 'timeout', 'ETIMEDOUT' end          -- a deadline passed
+function M.closed() return nil, 'closed', 'ECANCELED' end            -- closed under a waiting call
+function M.canceled() return nil, 'canceled', 'ECANCELED' end        -- s:cancel() under a waiting call
+function M.would_block() return nil, 'would block', 'EAGAIN' end     -- non-blocking mode
+function M.in_progress() return nil, 'connection in progress', 'EINPROGRESS' end
+function M.eof() return nil, 'closed', 'EOF' end                     -- peer closed before a read was done
+
+-- An accept that failed because the pending connection died before it was
+-- taken (the listener is fine): the caller takes the next one. accept(2)
+-- says ECONNABORTED; Windows' accept() and AcceptEx say ECONNRESET
+-- (WSAECONNRESET, STATUS_CONNECTION_RESET), Wine's AcceptEx ENOTCONN
+-- (STATUS_INVALID_CONNECTION). None of them can be the listener's own error.
+M.PEER_GONE = {ECONNABORTED = true, ECONNRESET = true, ENOTCONN = true}
 
 -- Misuse errors point at the user's line: the first stack frame outside
 -- socket2's own files (only walked on the error path).

@@ -22,30 +22,31 @@
 -- op even if its thread never runs again (a misuse error raised meanwhile).
 --
 -- Plain non-blocking syscalls are used where the OS has MSG_DONTWAIT: for a
--- socket in non-blocking mode (s:setblocking(false)), and, when try_first
--- is on, as a first attempt before any op is submitted (see try_first).
+-- socket in non-blocking mode (s:setblocking(false)). Trying them first on
+-- every call did not pay (bench/proactor_try.lua measures it).
 local ffi = require'ffi'
 local bit = require'bit'
-local osx = require'socket2.os'
+local sys = require'socket2.os'
 local shim = require'socket2.shim'
 local sched = require'socket2.sched'
 local errors = require'socket2.errors'
+local args = require'socket2.args'
 
-local C, S2 = osx.C, shim.lib
+local C, S2 = sys.C, shim.lib
 local band, bor, bnot = bit.band, bit.bor, bit.bnot
 local park, wake = sched.park, sched.wake
-local clock = osx.clock
+local clock, deadline = sys.clock, args.deadline
 local sizeof = ffi.sizeof
 local pcall, error = pcall, error
-local errno, EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.errno, osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR,
-  osx.EINPROGRESS
+local errno, EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = sys.errno, sys.EAGAIN, sys.EWOULDBLOCK, sys.EINTR,
+  sys.EINPROGRESS
 
 local READ, WRITE, DONE = S2.S2_READ, S2.S2_WRITE, S2.S2_DONE
 local RES_CANCELED, RES_INTR = -S2.S2_ECANCELED, -S2.S2_EINTR
 local OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO = S2.S2_OP_RECV, S2.S2_OP_SEND, S2.S2_OP_RECVFROM, S2.S2_OP_SENDTO
 local OP_ACCEPT, OP_CONNECT, OP_POLL, OP_CANCEL = S2.S2_OP_ACCEPT, S2.S2_OP_CONNECT, S2.S2_OP_POLL, S2.S2_OP_CANCEL
 -- an op always waits: 'dontwait' passed to the kernel would end it with EAGAIN
-local DONTWAIT = osx.MSG.dontwait
+local DONTWAIT = sys.MSG.dontwait
 local NOT_DONTWAIT = bnot(DONTWAIT or 0)
 
 -- s2_op as Lua fills it: the same layout, with the pointer fields typed as
@@ -70,15 +71,9 @@ local alen_ct = ffi.typeof'uint32_t[1]'
 local sa_ptr = ffi.typeof'struct sockaddr*'
 local lenp = ffi.new'socklen_t[1]'
 local optval = ffi.new'int[1]'
-local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
+local SOL_SOCKET, SO_ERROR = sys.SOCKOPT.error[1], sys.SOCKOPT.error[2]
 
-local M = {name = 'proactor', _opbuf = opbuf}
-
--- Try the plain non-blocking syscall before submitting a receive / a send
--- (an OS without MSG_DONTWAIT cannot). Off: on io_uring, bench/proactor_try.lua
--- measured try_send 20% cheaper for ping-pong but 4x dearer for bulk
--- transfer, try_recv no gain, and bench/run.sh no gain for RESP or HTTP.
-M.try_recv, M.try_send = false, false
+local M = {_opbuf = opbuf}
 
 -- A socket's wait record, which is also its op record (see sched.new_rec).
 function M.new_rec()
@@ -149,12 +144,6 @@ function M.cancel(s)
   return n
 end
 
-local function deadline(s, expires)
-  if expires ~= nil then return expires or nil end
-  local t = s._timeout
-  return t and clock() + t
-end
-
 -- Parks until rec's op has ended, cancelling it at the deadline: its result
 -- (>= 0), or nil, err, code.
 local function await(s, rec, dir, dl, accepting)
@@ -167,7 +156,7 @@ local function await(s, rec, dir, dl, accepting)
       if not ok then
         raise = raise or r1
       elseif not why and r1 == nil then
-        why, why_code = r2 or 'timeout', r3 or 'ETIMEDOUT'
+        why, why_code = r2, r3 -- 'timeout'
       end
       -- now wait for the op's own end; a cancel refused now is tried again soon
       until_t = cancel(s, dir) ~= 0 and clock() + 0.01 or nil
@@ -179,17 +168,17 @@ local function await(s, rec, dir, dl, accepting)
   rec.busy = false
   local res = rec.res
   if raise then
-    if accepting and not rec.pending and res >= 0 then osx.closesocket(res) end
+    if accepting and not rec.pending and res >= 0 then sys.closesocket(res) end
     error(raise, 0)
   end
   if s._closed then
-    if accepting and res >= 0 then osx.closesocket(res) end
+    if accepting and res >= 0 then sys.closesocket(res) end
     return errors.closed()
   end
   if res >= 0 then return res end
   if res == RES_CANCELED or res == RES_INTR then
     if why then return nil, why, why_code end
-    if rec.canceled then return nil, 'canceled', 'ECANCELED' end
+    if rec.canceled then return errors.canceled() end
   end
   return errors.s2(res)
 end
@@ -204,7 +193,7 @@ local function settled(n)
   return errors.os(e)
 end
 
-local function would_block() return nil, 'would block', 'EAGAIN' end
+local would_block = errors.would_block
 
 local function alenp(s)
   local p = s._alen
@@ -214,31 +203,23 @@ end
 
 -- the interface -----------------------------------------------------------------
 
-function M.recv(s, buf, len, fl, expires)
+-- recv and send: one op each way, the same but for its direction
+local function transfer(s, dir, buf, len, fl, expires)
   fl = band(fl, NOT_DONTWAIT)
-  if DONTWAIT and (M.try_recv or s._nonblocking) then
-    local n, err, code = settled(C.recv(s.fd, buf, len, bor(fl, DONTWAIT)))
+  if DONTWAIT and s._nonblocking then
+    local n, err, code = settled(dir == READ and C.recv(s.fd, buf, len, bor(fl, DONTWAIT))
+      or C.send(s.fd, buf, len, bor(fl, DONTWAIT)))
     if n or err then return n, err, code end
-    if s._nonblocking then return would_block() end
+    return would_block()
   end
-  local rec = s._rrec
-  local rc = submit(s, rec, OP_RECV, fl, buf, len, nil, 0, nil)
+  local rec = dir == READ and s._rrec or s._wrec
+  local rc = submit(s, rec, dir == READ and OP_RECV or OP_SEND, fl, buf, len, nil, 0, nil)
   if rc < 0 then return errors.s2(rc) end
-  return await(s, rec, READ, deadline(s, expires))
+  return await(s, rec, dir, deadline(s, expires))
 end
 
-function M.send(s, buf, len, fl, expires)
-  fl = band(fl, NOT_DONTWAIT)
-  if DONTWAIT and (M.try_send or s._nonblocking) then
-    local n, err, code = settled(C.send(s.fd, buf, len, bor(fl, DONTWAIT)))
-    if n or err then return n, err, code end
-    if s._nonblocking then return would_block() end
-  end
-  local rec = s._wrec
-  local rc = submit(s, rec, OP_SEND, fl, buf, len, nil, 0, nil)
-  if rc < 0 then return errors.s2(rc) end
-  return await(s, rec, WRITE, deadline(s, expires))
-end
+function M.recv(s, buf, len, fl, expires) return transfer(s, READ, buf, len, fl, expires) end
+function M.send(s, buf, len, fl, expires) return transfer(s, WRITE, buf, len, fl, expires) end
 
 function M.recvfrom(s, buf, len, fl, from, expires)
   fl = band(fl, NOT_DONTWAIT)
@@ -272,19 +253,14 @@ function M.sendto(s, buf, len, fl, p, alen, expires)
   return await(s, rec, WRITE, deadline(s, expires))
 end
 
--- An accept that failed because the pending connection died before it was
--- taken (the listener is fine): take the next one. accept(2) says
--- ECONNABORTED; Windows' accept() and AcceptEx say ECONNRESET
--- (WSAECONNRESET, STATUS_CONNECTION_RESET), Wine's AcceptEx ENOTCONN
--- (STATUS_INVALID_CONNECTION). None of them can be the listener's own error.
-local PEER_GONE = {ECONNABORTED = true, ECONNRESET = true, ENOTCONN = true}
+local PEER_GONE = errors.PEER_GONE
 
 function M.accept(s, remote, expires)
   if s._nonblocking then
     while true do
       lenp[0] = sizeof(remote.ss)
-      local cfd = osx.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
-      if cfd ~= osx.INVALID_FD then remote.len = lenp[0]; return cfd end
+      local cfd = sys.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
+      if cfd ~= sys.INVALID_FD then remote.len = lenp[0]; return cfd end
       local e = errno()
       if e == EAGAIN or e == EWOULDBLOCK then return would_block() end
       if e ~= EINTR and not PEER_GONE[errors.name(e)] then return errors.os(e) end
@@ -309,7 +285,7 @@ function M.connect(s, p, len, expires)
     if C.connect(s.fd, p, len) == 0 then return true end
     local e = errno()
     if e == EINPROGRESS or e == EAGAIN or e == EWOULDBLOCK or e == EINTR then
-      return nil, 'connection in progress', 'EINPROGRESS'
+      return errors.in_progress()
     end
     return errors.os(e)
   end

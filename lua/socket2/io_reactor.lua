@@ -27,26 +27,27 @@
 --   cancel(s)                           -> how many parked threads end with
 --                                       nil, 'canceled', 'ECANCELED' (s stays open)
 -- Every call returns nil, err, code on failure. flags are MSG_* bits (sends
--- include MSG_NOSIGNAL). expires: an absolute clock() deadline, false for
--- none, nil for the socket's own timeout (s._timeout). The caller has checked
+-- include MSG_NOSIGNAL). expires: what args.deadline takes (nil: the socket's
+-- own timeout, false: none, a number: the deadline). The caller has checked
 -- the arguments and that no other thread uses the same direction of s.
 -- A socket in non-blocking mode (s._nonblocking, s:setblocking(false))
 -- never parks: nil, 'would block', 'EAGAIN' (connect: 'EINPROGRESS');
 -- s:wait() still waits.
 local ffi = require'ffi'
 local bit = require'bit'
-local osx = require'socket2.os'
+local sys = require'socket2.os'
 local shim = require'socket2.shim'
 local sched = require'socket2.sched'
 local errors = require'socket2.errors'
+local args = require'socket2.args'
 
-local C, S2 = osx.C, shim.lib
+local C, S2 = sys.C, shim.lib
 local band = bit.band
-local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = osx.EAGAIN, osx.EWOULDBLOCK, osx.EINTR, osx.EINPROGRESS
-local MSG_OOB = osx.MSG.oob
-local errno = osx.errno
+local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = sys.EAGAIN, sys.EWOULDBLOCK, sys.EINTR, sys.EINPROGRESS
+local MSG_OOB = sys.MSG.oob
+local errno = sys.errno
 local park, wake = sched.park, sched.wake
-local clock = osx.clock
+local deadline = args.deadline
 local sizeof = ffi.sizeof
 
 local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
@@ -55,9 +56,19 @@ local RMASK, WMASK = READ + HUP + ERROR, WRITE + ERROR
 local sa_ptr = ffi.typeof'struct sockaddr*'
 local lenp = ffi.new'socklen_t[1]'
 local optval = ffi.new'int[1]'
-local SOL_SOCKET, SO_ERROR = osx.SOCKOPT.error[1], osx.SOCKOPT.error[2]
+local SOL_SOCKET, SO_ERROR = sys.SOCKOPT.error[1], sys.SOCKOPT.error[2]
 
-local M = {name = 'reactor'}
+local M = {}
+
+-- The one op a reactor submits: (un)registering a socket with the loop.
+local op1 = ffi.new's2_op[1]'
+local function submit1(code, s, flags)
+  local op = op1[0]
+  op.op, op.fd, op.id, op.gen, op.flags = code, s.fd, s.id, s.gen, flags
+  op.buf, op.addr, op.addrlenp, op.len, op.addrlen, op.aux = 0, 0, 0, 0, 0, 0
+  S2.s2_submit(sched.loop(), op1, 1)
+  return op.result
+end
 
 function M.init(s)
   s._rready, s._wready = true, true -- optimistic: try the syscall first
@@ -69,7 +80,7 @@ end
 M.new_rec = sched.new_rec
 
 local function watch(s)
-  local rc = sched.submit1(S2.S2_OP_WATCH, s.fd, s.id, s.gen, READ + WRITE)
+  local rc = submit1(S2.S2_OP_WATCH, s, READ + WRITE)
   if rc < 0 then return errors.s2(rc) end
   s._watched = true
   return true
@@ -90,7 +101,7 @@ end
 function M.close(s, keep_fd)
   if keep_fd and s._watched then
     -- release(): the descriptor lives on, so it must leave the epoll set
-    sched.submit1(S2.S2_OP_UNWATCH, s.fd, s.id, s.gen, 0)
+    submit1(S2.S2_OP_UNWATCH, s, 0)
   end
   sched.free_slot(s.id)
   wake(s._rrec, errors.closed())
@@ -99,22 +110,15 @@ end
 
 function M.cancel(s)
   local n = 0
-  if wake(s._rrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
-  if wake(s._wrec, nil, 'canceled', 'ECANCELED') then n = n + 1 end
+  if wake(s._rrec, errors.canceled()) then n = n + 1 end
+  if wake(s._wrec, errors.canceled()) then n = n + 1 end
   return n
-end
-
--- The deadline of a call: explicit expires, else the socket's timeout.
-local function deadline(s, expires)
-  if expires ~= nil then return expires or nil end
-  local t = s._timeout
-  return t and clock() + t
 end
 
 -- Parks on rec until the socket's next edge (or deadline/close). A socket
 -- in non-blocking mode never parks (unless always): nil, 'would block'.
 local function wait_edge(s, rec, dl, always)
-  if s._nonblocking and not always then return nil, 'would block', 'EAGAIN' end
+  if s._nonblocking and not always then return errors.would_block() end
   if not s._watched then
     local ok, err, code = watch(s)
     if not ok then return nil, err, code end
@@ -133,7 +137,7 @@ function M.wait(s, dir, expires, eagain)
       if not ok then return nil, err, code end
     end
     -- registered first, so an edge after this check is not lost
-    if osx.ready_now(s.fd, dir) then return true end
+    if sys.ready_now(s.fd, dir) then return true end
   end
   local rec
   if dir == 'r' then s._rready = false; rec = s._rrec else s._wready = false; rec = s._wrec end
@@ -210,52 +214,58 @@ function send(s, buf, len, fl, expires)
 end
 M.send = send
 
-function M.sendto(s, buf, len, fl, p, alen, expires)
-  local fd = s.fd
-  local dl = false
-  while true do
-    if s._wready then
-      local n = C.sendto(fd, buf, len, fl, p, alen)
-      if n >= 0 then return n end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      else
-        s._wready = false
-      end
-    else
-      if dl == false then dl = deadline(s, expires) end
-      local ok, err, code = wait_edge(s, s._wrec, dl)
-      if not ok then return nil, err, code end
-    end
-  end
+-- sendto and recvfrom: the same shape as recv and send (no loop).
+local sendto, recvfrom
+
+local function sendto_wait(s, buf, len, fl, p, alen, expires)
+  local dl = deadline(s, expires)
+  local ok, err, code = wait_edge(s, s._wrec, dl)
+  if not ok then return nil, err, code end
+  return sendto(s, buf, len, fl, p, alen, dl or false)
 end
 
-function M.recvfrom(s, buf, len, fl, from, expires)
-  local fd = s.fd
-  local p = from and ffi.cast(sa_ptr, from) or nil
-  local dl = false
-  while true do
-    if s._rready then
-      lenp[0] = from and sizeof(from.ss) or 0
-      local n = C.recvfrom(fd, buf, len, fl, p, from and lenp or nil)
-      if n >= 0 then
-        if from then from.len = lenp[0] end
-        return n
-      end
-      local e = errno()
-      if e ~= EAGAIN and e ~= EWOULDBLOCK then
-        if e ~= EINTR then return errors.os(e) end
-      else
-        s._rready = false
-      end
-    else
-      if dl == false then dl = deadline(s, expires) end
-      local ok, err, code = wait_edge(s, s._rrec, dl)
-      if not ok then return nil, err, code end
+function sendto(s, buf, len, fl, p, alen, expires)
+  if s._wready then
+    local n = C.sendto(s.fd, buf, len, fl, p, alen)
+    if n >= 0 then return n end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then
+      s._wready = false
+      return sendto_wait(s, buf, len, fl, p, alen, expires)
     end
+    if e ~= EINTR then return errors.os(e) end
+    return sendto(s, buf, len, fl, p, alen, expires)
   end
+  return sendto_wait(s, buf, len, fl, p, alen, expires)
 end
+M.sendto = sendto
+
+local function recvfrom_wait(s, buf, len, fl, from, expires)
+  local dl = deadline(s, expires)
+  local ok, err, code = wait_edge(s, s._rrec, dl)
+  if not ok then return nil, err, code end
+  return recvfrom(s, buf, len, fl, from, dl or false)
+end
+
+function recvfrom(s, buf, len, fl, from, expires)
+  if s._rready then
+    lenp[0] = from and sizeof(from.ss) or 0
+    local n = C.recvfrom(s.fd, buf, len, fl, from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil)
+    if n >= 0 then
+      if from then from.len = lenp[0] end
+      return n
+    end
+    local e = errno()
+    if e == EAGAIN or e == EWOULDBLOCK then
+      s._rready = false
+      return recvfrom_wait(s, buf, len, fl, from, expires)
+    end
+    if e ~= EINTR then return errors.os(e) end
+    return recvfrom(s, buf, len, fl, from, expires)
+  end
+  return recvfrom_wait(s, buf, len, fl, from, expires)
+end
+M.recvfrom = recvfrom
 
 -- accept: like recv, no loop (the caller's accept loop compiles).
 local accept
@@ -269,15 +279,15 @@ end
 function accept(s, remote, expires)
   if s._rready then
     lenp[0] = sizeof(remote.ss)
-    local cfd = osx.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
-    if cfd ~= osx.INVALID_FD then
+    local cfd = sys.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
+    if cfd ~= sys.INVALID_FD then
       remote.len = lenp[0]
       return cfd
     end
     local e = errno()
     if e == EAGAIN or e == EWOULDBLOCK then
       s._rready = false
-    elseif e ~= EINTR and errors.name(e) ~= 'ECONNABORTED' then -- aborted: take the next
+    elseif e ~= EINTR and not errors.PEER_GONE[errors.name(e)] then -- the peer left: take the next
       return errors.os(e)
     else
       return accept(s, remote, expires)
@@ -287,25 +297,28 @@ function accept(s, remote, expires)
 end
 M.accept = accept
 
+-- connect: the socket is writable once the handshake ended; SO_ERROR says
+-- how. A stale writable edge from before connect() proves nothing, so a
+-- socket that is not writable now waits for the next edge.
+local function connect_wait(s, dl)
+  local ok, err, code = wait_edge(s, s._wrec, dl)
+  if not ok then return nil, err, code end
+  lenp[0] = sizeof(optval)
+  if C.getsockopt(s.fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
+  if optval[0] ~= 0 then return errors.os(optval[0]) end
+  if sys.ready_now(s.fd, 'w') then return true end
+  s._wready = false
+  return connect_wait(s, dl)
+end
+
 function M.connect(s, p, len, expires)
-  local fd = s.fd
-  if C.connect(fd, p, len) == 0 then return true end
+  if C.connect(s.fd, p, len) == 0 then return true end
   local e = errno()
   if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
   if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end
   s._wready = false
-  if s._nonblocking then return nil, 'connection in progress', 'EINPROGRESS' end
-  local dl = deadline(s, expires)
-  while true do
-    local ok, err, code = wait_edge(s, s._wrec, dl)
-    if not ok then return nil, err, code end
-    lenp[0] = sizeof(optval)
-    if C.getsockopt(fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
-    if optval[0] ~= 0 then return errors.os(optval[0]) end
-    -- a stale writable edge from before connect() proves nothing: check
-    if osx.ready_now(fd, 'w') then return true end
-    s._wready = false
-  end
+  if s._nonblocking then return errors.in_progress() end
+  return connect_wait(s, deadline(s, expires))
 end
 
 return M

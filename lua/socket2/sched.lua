@@ -10,10 +10,11 @@
 local ffi = require'ffi'
 local shim = require'socket2.shim'
 local errors = require'socket2.errors'
-local osx = require'socket2.os'
+local args = require'socket2.args'
+local sys = require'socket2.os'
 
 local S2 = shim.lib
-local clock = osx.clock
+local clock = sys.clock
 local co_create, co_resume, co_running, co_yield, co_status =
   coroutine.create, coroutine.resume, coroutine.running, coroutine.yield, coroutine.status
 local floor, ceil = math.floor, math.ceil
@@ -31,7 +32,6 @@ local events = ffi.new('s2_event[?]', EVMAX)
 local ev_u32 = ffi.cast('uint32_t*', events)
 local ev_i32 = ffi.cast('int32_t*', events)
 assert(ffi.sizeof's2_event' == 16 and ffi.offsetof('s2_event', 'flags') == 12)
-local op1 = ffi.new('s2_op[1]') -- scratch for single-op submits
 
 -- slots: id -> object with :_on_event(flags, result); gens[id] its generation
 local slots, gens = {}, {}
@@ -120,15 +120,6 @@ function M.free_slot(id)
   nslots = nslots - 1
 end
 
--- Submits one op; 0 or -S2_E*.
-function M.submit1(code, fd, id, gen, flags)
-  local op = op1[0]
-  op.op, op.fd, op.id, op.gen, op.flags = code, fd, id, gen, flags or 0
-  op.buf, op.addr, op.addrlenp, op.len, op.addrlen, op.aux = 0, 0, 0, 0, 0, 0
-  S2.s2_submit(M.loop(), op1, 1)
-  return op.result
-end
-
 -- timers --------------------------------------------------------------------
 
 local function heap_up(i)
@@ -205,12 +196,6 @@ local function wake(rec, a, b, c)
 end
 M.wake = wake
 
--- Is co (default: the running coroutine) the socket2 thread running now?
-function M.is_thread(co)
-  co = co or co_running()
-  return co ~= nil and co == running
-end
-
 local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread'
   .. ' (use socket.newthread)'
 
@@ -235,7 +220,8 @@ end
 -- Parks the caller on rec until wake(rec, ...) or the deadline (an absolute
 -- clock() time, or nil for none); a deadline returns nil,'timeout',code.
 function M.park(rec, expires)
-  -- a deadline that is not a number would poison the timer heap for everyone
+  -- public calls checked expires (args.expires); this guards the heap that
+  -- every thread shares against a bad value from inside socket2
   if expires and (type(expires) ~= 'number' or expires ~= expires) then
     errors.misuse('socket2', 'a deadline must be a socket.clock() time, got ' .. tostring(expires))
   end
@@ -358,7 +344,7 @@ end
 local function expire_timers(now)
   local fired = false
   while hn > 0 and heap[1].expires <= now do
-    wake(heap[1], nil, 'timeout', 'ETIMEDOUT')
+    wake(heap[1], errors.timeout())
     fired = true
   end
   return fired
@@ -367,16 +353,9 @@ end
 -- One turn of the loop: wait up to timeout seconds (nil: until something
 -- happens) for events, dispatch them, fire due timers, run woken threads.
 -- Returns true when anything happened, false,'timeout' when nothing did.
--- A timeout argument: nil/false (none) or seconds; NaN would wait forever.
-local function check_timeout(t, fname)
-  if t and (type(t) ~= 'number' or t ~= t) then
-    errors.arg(fname, 1, 'timeout must be a number of seconds or nil')
-  end
-end
-
 function M.poll(timeout)
   if polling then error('socket2.poll: called from inside the loop', 2) end
-  check_timeout(timeout, 'poll')
+  if type(timeout) ~= 'boolean' or timeout then args.seconds(timeout, 'poll', 1) end
   local l = M.loop()
   local ms = -1
   if rq_n > 0 then
@@ -403,6 +382,13 @@ function M.poll(timeout)
     polling = false
     return errors.s2(n)
   end
+  -- Dispatch. Every slot holds an object with a method
+  --   o:_on_event(flags, result)
+  -- that takes the events of its slot (s2_event.flags, .result): sockets
+  -- (their metatable's _on_event is io_reactor.on_event or
+  -- io_proactor.on_event, set in socket.lua), name lookups (addr.lua) and
+  -- OS threads (thread.lua). It may wake threads; it never resumes one.
+  -- An event for a slot freed or reused since (another generation) drops.
   for i = 0, 4 * (n - 1), 4 do
     local id = ev_u32[i]
     local o = slots[id]
@@ -422,7 +408,7 @@ end
 -- Runs the loop until stop() is called, nothing is left to wait for, or
 -- timeout seconds have passed.
 function M.start(timeout)
-  check_timeout(timeout, 'start')
+  if type(timeout) ~= 'boolean' or timeout then args.seconds(timeout, 'start', 1) end
   local expires = timeout and clock() + timeout
   stopping = false
   while not stopping and (nwaiting > 0 or rq_n > 0) do

@@ -6,6 +6,7 @@
 -- or until the next read (so a request/response exchange never deadlocks).
 local ffi = require'ffi'
 local errors = require'socket2.errors'
+local args = require'socket2.args'
 
 ffi.cdef'void *memchr(const void *s, int c, size_t n);'
 pcall(ffi.cdef, 'void *memmove(void *dst, const void *src, size_t n);')
@@ -17,19 +18,7 @@ st.__index = st
 
 local DEFAULT_SIZE = 16384
 local DEFAULT_MAXLINE = 1024 * 1024
-local LEN_MAX = 0x7fffffff
-
--- Argument checks: errors name the stream method, not what it calls.
-local function check_count(v, fname, argn, what)
-  if type(v) ~= 'number' or not (v >= 0 and v <= LEN_MAX) or v ~= math.floor(v) then
-    errors.arg(fname, argn, what .. ' must be an integer 0..2^31-1')
-  end
-end
-local function check_expires(expires, fname, argn)
-  if type(expires) ~= 'nil' and (type(expires) ~= 'number' or expires ~= expires) then
-    errors.arg(fname, argn, 'expires must be a clock() time or nil')
-  end
-end
+local check_count, check_expires = args.count, args.expires
 
 -- socket2.stream(socket, [bufsize]) -> stream
 function M.new(sock, size)
@@ -79,7 +68,7 @@ end
 
 -- One recv into the buffer: true, or nil, err, code (EOF: 'closed','EOF').
 local function fill(self, expires)
-  if self.eof then return nil, 'closed', 'EOF' end
+  if self.eof then return errors.eof() end
   if self.wn > 0 then
     local ok, err, code = self:flush(expires)
     if not ok then return nil, err, code end
@@ -87,7 +76,7 @@ local function fill(self, expires)
   reserve(self, 4096)
   local n, err, code = self.socket:recv(self.buf + self.wpos, self.size - self.wpos, expires or self.expires)
   if not n then return nil, err, code end
-  if n == 0 then self.eof = true; return nil, 'closed', 'EOF' end
+  if n == 0 then self.eof = true; return errors.eof() end
   self.wpos = self.wpos + n
   return true
 end
@@ -117,14 +106,14 @@ function st:readline(keep_eol, maxlen, expires)
     if p ~= nil then
       local n = tonumber(ffi.cast('uint8_t*', p) - (self.buf + self.rpos))
       local cut = (n > 0 and self.buf[self.rpos + n - 1] == 13) and 1 or 0
-      if n - cut > maxlen then return nil, 'line too long', 'EMSGSIZE' end
+      if n - cut > maxlen then return errors.fail('EMSGSIZE', 'line too long') end
       if keep_eol then return take(self, n + 1) end
       return take(self, n - cut, 1 + cut)
     end
     scanned = avail
     -- no newline yet: too long already, unless the extra byte is a '\r'
     if avail > maxlen and not (avail == maxlen + 1 and self.buf[self.rpos + maxlen] == 13) then
-      return nil, 'line too long', 'EMSGSIZE'
+      return errors.fail('EMSGSIZE', 'line too long')
     end
     local ok, err, code = fill(self, expires)
     if not ok then return nil, err, code end
@@ -155,11 +144,11 @@ function st:readuntil(delim, maxlen, expires)
     local s = ffi.string(self.buf + self.rpos, avail)
     local i = s:find(delim, from, true)
     if i then
-      if i - 1 > maxlen then return nil, 'data too long before delimiter', 'EMSGSIZE' end
+      if i - 1 > maxlen then return errors.fail('EMSGSIZE', 'data too long before delimiter') end
       self.rpos = self.rpos + i - 1 + #delim
       return s:sub(1, i - 1)
     end
-    if avail > maxlen + #delim then return nil, 'data too long before delimiter', 'EMSGSIZE' end
+    if avail > maxlen + #delim then return errors.fail('EMSGSIZE', 'data too long before delimiter') end
     from = math.max(1, avail - #delim + 2)
     local ok, err, code = fill(self, expires)
     if not ok then return nil, err, code end

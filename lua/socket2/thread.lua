@@ -138,7 +138,7 @@ end
 function thread:detach()
   if self._joined then return end
   local t = self._t
-  if self._rec.thread then sched.wake(self._rec, nil, 'closed', 'ECANCELED') end
+  if self._rec.thread then sched.wake(self._rec, errors.closed()) end
   release(self)
   S2.s2_thread_free(t)
 end
@@ -171,7 +171,7 @@ function M.new(f, ...)
   if not arg then errors.arg('thread.new', i, CROSS:format(t)) end
   local boot = ('package.path = %q; package.cpath = %q; return require\'socket2.thread\'._child(...)')
     :format(package.path, package.cpath)
-  local self = setmetatable({_rec = {}, _ended = false, _joined = false}, thread)
+  local self = setmetatable({_rec = sched.new_rec(), _ended = false, _joined = false}, thread)
   self.id, self.gen = sched.alloc_slot(self)
   local out = ffi.new's2_thread*[1]'
   local rc = S2.s2_thread_start(boot, #boot, arg, #arg, sched.loop(), self.id, self.gen, out)
@@ -181,7 +181,8 @@ function M.new(f, ...)
     return errors.s2(rc)
   end
   -- no ffi.gc: the slot keeps the object until join or detach, and a state
-  -- that closes detaches what it still holds (sched.close_all)
+  -- that closes detaches what it still holds (the loop's finalizer in
+  -- sched.loop calls close = detach on every object in a slot)
   self._t = out[0]
   return self
 end

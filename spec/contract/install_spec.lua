@@ -9,8 +9,7 @@ local H = require'helpers'
 local sh = H.sh
 
 local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
+  local d = H.tmppath()
   assert(select(2, sh('mkdir -p ' .. d)))
   return d
 end

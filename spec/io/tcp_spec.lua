@@ -28,18 +28,9 @@ local function recv_to_eof(s)
 end
 
 -- exactly n bytes (recvall): string
-local function recvn(s, n, expires)
-  local buf = ffi.new('uint8_t[?]', math.max(n, 1))
-  local got, err, code, part = s:recvall(buf, n, expires)
-  if not got then return nil, err, code, part end
-  return ffi.string(buf, n)
-end
+local recvn = H.recvn
 
-local function errmsg(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, 'expected a Lua error')
-  return tostring(err)
-end
+local errmsg = H.err_of
 
 -- Connects a client to a listener and accepts it: client, server-side.
 local function connect_accept(l, host, port)

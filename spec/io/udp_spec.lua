@@ -7,14 +7,9 @@ local bit = require'bit'
 local socket = require'socket2'
 local H = require'helpers'
 
-local function pack(...) return {n = select('#', ...), ...} end
+local pack = H.pack
 
--- a udp socket bound to loopback port 0: socket, port
-local function bound(family)
-  local u = assert(socket.udp(family))
-  assert(u:bind(family == 'inet6' and '::1' or '127.0.0.1', 0))
-  return u, u:getsockname():port()
-end
+local bound = H.udp_bound
 
 describe('udp', function()
   after_each(H.no_leaks)

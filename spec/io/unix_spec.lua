@@ -6,11 +6,7 @@ local H = require'helpers'
 math.randomseed(os.time() + math.floor(socket.clock() * 1e6) % 1000000)
 
 -- A fresh path in the temp dir that does not exist yet.
-local function tmppath(suffix)
-  local p = os.tmpname() -- creates the file: we only want its unique name
-  os.remove(p)
-  return p .. (suffix or '.sock')
-end
+local function tmppath(suffix) return H.tmppath(suffix or '.sock') end
 
 local function exists(p)
   local f = io.open(p, 'r')
@@ -19,12 +15,7 @@ local function exists(p)
   return os.rename(p, p) == true
 end
 
-local function recvn(s, n)
-  local buf = ffi.new('uint8_t[?]', n)
-  local ok, err, code = s:recvall(buf, n)
-  if not ok then return nil, err, code end
-  return ffi.string(buf, n)
-end
+local recvn = H.recvn
 
 -- Listens on path (or abstract name), connects, accepts: client, server, l
 local function pair_at(path)

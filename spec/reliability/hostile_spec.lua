@@ -161,7 +161,7 @@ end
 
 -- one hostile call ---------------------------------------------------------------
 
-local function pack(...) return {n = select('#', ...), ...} end
+local pack = H.pack
 
 local function describe_result(r)
   local t = {}

@@ -4,11 +4,7 @@ local ffi = require'ffi'
 local socket = require'socket2'
 local H = require'helpers'
 
-local function raises(pattern, f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, 'expected a Lua error')
-  assert.matches(pattern, tostring(err))
-end
+local raises = H.raises
 
 describe('regressions', function()
   after_each(H.no_leaks)

@@ -8,11 +8,7 @@ local socket = require'socket2'
 local H = require'helpers'
 
 -- pcall f(...) and return the error message (fails when f did not raise)
-local function err_of(f, ...)
-  local ok, err = pcall(f, ...)
-  assert(not ok, 'expected a Lua error, got success')
-  return tostring(err)
-end
+local err_of = H.err_of
 
 local function list(ai)
   local t = {}

@@ -8,24 +8,12 @@ local H = require'helpers'
 
 local THIS_FILE = debug.getinfo(1, 'S').short_src
 
--- Calls f and returns its error message; fails the test when f succeeded.
-local function err_of(f, ...)
-  local ok, err = pcall(f, ...)
-  assert(not ok, 'expected a Lua error, got success')
-  return tostring(err)
-end
+local err_of = H.err_of
 
 -- asserts that f(...) raises an error whose message matches every pattern
-local function raises(patterns, f, ...)
-  local msg = err_of(f, ...)
-  if type(patterns) == 'string' then patterns = {patterns} end
-  for _, p in ipairs(patterns) do
-    assert.truthy(msg:find(p), ('error %q does not match %q'):format(msg, p))
-  end
-  return msg
-end
+local raises = H.raises
 
-local function pack(...) return {n = select('#', ...), ...} end
+local pack = H.pack
 
 -- a free loopback port: bind to port 0, note it, close
 local function free_port()
@@ -37,6 +25,39 @@ local function free_port()
 end
 
 describe('errors', function()
+  describe('the code table', function()
+    it('README lists every portable code with its message, and no other', function()
+      local errors = require'socket2.errors'
+      local f = assert(io.open(H.ROOT .. '/README.md', 'rb'))
+      local text = f:read'*a'
+      f:close()
+      local section = assert(text:match'\n### Error codes\n(.-)\n#', 'README has an "Error codes" section')
+      local listed = {}
+      for code, msg in section:gmatch'\n| `([%w_]+)` | ([^|]-) |' do listed[code] = msg end
+      assert.same(errors.codes(), listed)
+    end)
+
+    it('errors.fail refuses a code that is not in the table', function()
+      local errors = require'socket2.errors'
+      assert.same({nil, 'line too long', 'EMSGSIZE'}, {errors.fail('EMSGSIZE', 'line too long')})
+      assert.same({nil, 'connection refused', 'ECONNREFUSED'}, {errors.fail('ECONNREFUSED')})
+      H.raises('unknown error code', errors.fail, 'ECONNREFUZED')
+    end)
+
+    it('every condition socket2 detects has its constructor', function()
+      local errors = require'socket2.errors'
+      assert.same({nil, 'timeout', 'ETIMEDOUT'}, {errors.timeout()})
+      assert.same({nil, 'closed', 'ECANCELED'}, {errors.closed()})
+      assert.same({nil, 'canceled', 'ECANCELED'}, {errors.canceled()})
+      assert.same({nil, 'would block', 'EAGAIN'}, {errors.would_block()})
+      assert.same({nil, 'connection in progress', 'EINPROGRESS'}, {errors.in_progress()})
+      assert.same({nil, 'closed', 'EOF'}, {errors.eof()})
+      for _, c in ipairs{'ETIMEDOUT', 'ECANCELED', 'EAGAIN', 'EINPROGRESS', 'EOF'} do
+        assert.is_string(errors.codes()[c])
+      end
+    end)
+  end)
+
   after_each(H.no_leaks)
 
   describe('bad ports', function()

@@ -5,11 +5,7 @@ local H = require'helpers'
 
 local clock = socket.clock
 
-local function errmsg(f, ...)
-  local ok, err = pcall(f, ...)
-  assert.is_false(ok, 'expected a Lua error')
-  return tostring(err)
-end
+local errmsg = H.err_of
 
 describe('sched', function()
   after_each(H.no_leaks)

@@ -398,7 +398,7 @@ int main(void) {
       local want = keys_of(here)
       local checked, skipped = 0, {}
       for _, f in ipairs(list_dir(dir)) do
-        if f:find'%.lua$' and f ~= here_file then
+        if f:find'%.lua$' and f ~= here_file and f ~= 'posix.lua' then -- (posix.lua: shared cdef text)
           local got, why = keys_in_fresh_state(dir .. '/' .. f)
           if not got then
             skipped[#skipped + 1] = f .. ' (' .. why:gsub('\n.*', '') .. ')'

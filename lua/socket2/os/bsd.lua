@@ -104,53 +104,23 @@ struct linger { int l_onoff; int l_linger; };
 struct timespec { long tv_sec; long tv_nsec; };
 struct pollfd { int fd; short events; short revents; };
 
-int socket(int domain, int type, int protocol);
-int bind(int fd, const struct sockaddr *addr, socklen_t len);
-int listen(int fd, int backlog);
 int accept(int fd, struct sockaddr *addr, socklen_t *len);
-int connect(int fd, const struct sockaddr *addr, socklen_t len);
-/* ssize_t declared as int: lengths are capped below 2^31 by the caller */
-int send(int fd, const void *buf, size_t n, int flags);
-int recv(int fd, void *buf, size_t n, int flags);
-int sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len);
-int recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len);
-int shutdown(int fd, int how);
-int close(int fd);
-int getsockopt(int fd, int level, int name, void *val, socklen_t *len);
-int setsockopt(int fd, int level, int name, const void *val, socklen_t len);
-int getsockname(int fd, struct sockaddr *addr, socklen_t *len);
-int getpeername(int fd, struct sockaddr *addr, socklen_t *len);
-int ioctl(int fd, unsigned long req, ...);
-int fcntl(int fd, int cmd, ...);
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
-void freeaddrinfo(struct addrinfo *res);
-int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
-                char *serv, socklen_t servlen, int flags);
-const char *inet_ntop(int af, const void *src, char *dst, socklen_t size);
-int inet_pton(int af, const char *src, void *dst);
-unsigned int if_nametoindex(const char *name);
-int clock_gettime(int clk, struct timespec *ts);
-int unlink(const char *path);
-int sockatmark(int fd);
-int open(const char *path, int flags, ...);
 int poll(struct pollfd *fds, unsigned int nfds, int timeout);
 ]]
 
 local cdef_flavour = {
   freebsd = [[
-struct timeval { long tv_sec; long tv_usec; };
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int sendfile(int fd, int s, int64_t offset, size_t nbytes, void *hdtr, int64_t *sbytes, int flags);
 ]],
   macos = [[
-struct timeval { long tv_sec; int32_t tv_usec; };
 int sendfile(int fd, int s, int64_t offset, int64_t *len, void *hdtr, int flags);
 ]],
 }
 
 if mode == 'constants' then return constants(flavour) end
 if mode == 'cdef' then
-  ffi.cdef(cdef_common .. cdef_flavour[flavour])
+  ffi.cdef(cdef_common .. require'socket2.os.posix' .. cdef_flavour[flavour])
   return constants(flavour)
 end
 
@@ -167,7 +137,7 @@ if ffi.os == 'BSD' then
 end
 flavour = ffi.os == 'OSX' and 'macos' or 'freebsd'
 local K = constants(flavour)
-ffi.cdef(cdef_common .. cdef_flavour[flavour])
+ffi.cdef(cdef_common .. require'socket2.os.posix' .. cdef_flavour[flavour])
 local C = ffi.C
 local bor, band = bit.bor, bit.band
 
@@ -191,7 +161,7 @@ M.MSG_NOSIGNAL = K.MSG_NOSIGNAL or 0
 M.SHUT = {r = K.SHUT_RD, w = K.SHUT_WR, rw = K.SHUT_RDWR}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = K.NI_NUMERICHOST, K.NI_NUMERICSERV, K.NI_NAMEREQD
 M.SUN_PATH_MAX = 104
-M.if_nametoindex = C.if_nametoindex
+function M.if_nametoindex(name) return C.if_nametoindex(name) end
 M.ABSTRACT_UNIX = false
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 =
@@ -232,7 +202,6 @@ M.SOCKOPT = {
 M.EAGAIN, M.EINPROGRESS, M.EINTR, M.EWOULDBLOCK = K.EAGAIN, K.EINPROGRESS, K.EINTR, K.EWOULDBLOCK
 
 M.INVALID_FD = -1
-M.fd_type = 'int'
 
 function M.errno() return ffi.errno() end
 
@@ -275,7 +244,7 @@ else
   function M.accept(fd, sa, lenp) return adopt(C.accept(fd, sa, lenp)) end
 end
 
-M.closesocket = C.close
+function M.closesocket(fd) return C.close(fd) end
 
 -- Also used by socket.wrap() to adopt a descriptor: on macOS it gets
 -- SO_NOSIGPIPE too (sends never raise SIGPIPE).
@@ -298,7 +267,7 @@ function M.ready_now(fd, dir)
   return band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
 
-M.atmark = C.sockatmark
+function M.atmark(fd) return C.sockatmark(fd) end
 
 -- sendfile: bytes sent (>= 0) or -1 (see errno()); advances offp[0]. BSD
 -- reports what a non-blocking call sent before EAGAIN in its out-parameter.
@@ -322,7 +291,7 @@ else
 end
 
 function M.open_read(path) return C.open(path, K.O_RDONLY + K.O_CLOEXEC) end
-M.close_file = C.close
+function M.close_file(fd) return C.close(fd) end
 
 -- Is a unix socket in this system bound to path? Linux reads /proc/net/unix;
 -- BSD has no such list short of parsing the net.local.*.pcblist sysctls, so
@@ -331,7 +300,7 @@ M.close_file = C.close
 function M.unix_path_bound() return false end
 -- what open() of a socket file fails with (socket.lua's stale unix socket
 -- check): EOPNOTSUPP on BSD, where Linux says ENXIO
-M.ENXIO = K.EOPNOTSUPP
+M.E_OPEN_SOCKET_FILE = K.EOPNOTSUPP
 
 local nread_out = ffi.new'int[1]'
 function M.nread(fd)

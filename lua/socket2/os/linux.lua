@@ -5,7 +5,7 @@ local ffi = require'ffi'
 local bit = require'bit'
 local C = ffi.C
 
-ffi.cdef[[
+ffi.cdef([[
 typedef uint32_t socklen_t;
 typedef unsigned short sa_family_t;
 struct sockaddr { sa_family_t sa_family; char sa_data[14]; };
@@ -18,43 +18,13 @@ struct addrinfo { int ai_flags; int ai_family; int ai_socktype; int ai_protocol;
                   socklen_t ai_addrlen; struct sockaddr *ai_addr; char *ai_canonname;
                   struct addrinfo *ai_next; };
 struct linger { int l_onoff; int l_linger; };
-struct timeval { long tv_sec; long tv_usec; };
 struct timespec { long tv_sec; long tv_nsec; };
 
-int socket(int domain, int type, int protocol);
-int bind(int fd, const struct sockaddr *addr, socklen_t len);
-int listen(int fd, int backlog);
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
-int connect(int fd, const struct sockaddr *addr, socklen_t len);
-/* ssize_t declared as int: lengths are capped below 2^31 by the caller, and
-   an int result is a plain Lua number (an intptr_t would box a cdata per call) */
-int send(int fd, const void *buf, size_t n, int flags);
-int recv(int fd, void *buf, size_t n, int flags);
-int sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t len);
-int recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *len);
-int shutdown(int fd, int how);
-int close(int fd);
-int getsockopt(int fd, int level, int name, void *val, socklen_t *len);
-int setsockopt(int fd, int level, int name, const void *val, socklen_t len);
-int getsockname(int fd, struct sockaddr *addr, socklen_t *len);
-int getpeername(int fd, struct sockaddr *addr, socklen_t *len);
-int ioctl(int fd, unsigned long req, ...);
-int fcntl(int fd, int cmd, ...);
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res);
-void freeaddrinfo(struct addrinfo *res);
-int getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, socklen_t hostlen,
-                char *serv, socklen_t servlen, int flags);
-const char *inet_ntop(int af, const void *src, char *dst, socklen_t size);
-int inet_pton(int af, const char *src, void *dst);
-unsigned int if_nametoindex(const char *name);
-int clock_gettime(int clk, struct timespec *ts);
-int unlink(const char *path);
-int sockatmark(int fd);
-int open(const char *path, int flags, ...);
 intptr_t sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
 struct pollfd { int fd; short events; short revents; };
 int poll(struct pollfd *fds, unsigned long nfds, int timeout);
-]]
+]] .. require'socket2.os.posix')
 
 local M = {C = C, name = 'linux'}
 
@@ -70,7 +40,7 @@ M.MSG_NOSIGNAL = 0x4000 -- added to every send: a closed peer is EPIPE, not SIGP
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 1, 2, 8
 M.SUN_PATH_MAX = 108
-M.if_nametoindex = C.if_nametoindex
+function M.if_nametoindex(name) return C.if_nametoindex(name) end
 M.ABSTRACT_UNIX = true -- '\0name' paths live in the abstract namespace
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 1, 6, 0, 41
@@ -113,7 +83,6 @@ M.SOCKOPT = {
 M.EAGAIN, M.EINPROGRESS, M.EINTR, M.EWOULDBLOCK = 11, 115, 4, 11
 
 M.INVALID_FD = -1
-M.fd_type = 'int' -- what s:fileno() returns (a number)
 
 function M.errno() return ffi.errno() end
 
@@ -126,7 +95,7 @@ function M.accept(fd, sa, lenp)
   return C.accept4(fd, sa, lenp, M.SOCK_NONBLOCK + M.SOCK_CLOEXEC)
 end
 
-M.closesocket = C.close
+function M.closesocket(fd) return C.close(fd) end
 
 local F_GETFL, F_SETFL, O_NONBLOCK = 3, 4, 0x800
 function M.set_nonblocking(fd, on)
@@ -150,7 +119,7 @@ function M.ready_now(fd, dir)
   return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
 
-M.atmark = C.sockatmark
+function M.atmark(fd) return C.sockatmark(fd) end
 
 -- sendfile: bytes sent (>= 0) or -1 (see errno()); advances offp[0].
 function M.sendfile(out_fd, in_fd, offp, count)
@@ -159,7 +128,7 @@ end
 
 local O_RDONLY, O_CLOEXEC = 0, 0x80000
 function M.open_read(path) return C.open(path, O_RDONLY + O_CLOEXEC) end
-M.close_file = C.close
+function M.close_file(fd) return C.close(fd) end
 
 -- Is a unix socket in this system bound to path? (/proc/net/unix lists
 -- every bound unix socket; a stale socket file is not among them.)
@@ -173,7 +142,7 @@ function M.unix_path_bound(path)
   f:close()
   return false
 end
-M.ENXIO = 6
+M.E_OPEN_SOCKET_FILE = 6 -- ENXIO: what open() says of a socket file
 
 local FIONREAD = 0x541B
 local nread_out = ffi.new'int[1]'

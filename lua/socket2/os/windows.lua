@@ -140,7 +140,6 @@ M.SOCKOPT = {
 M.EAGAIN, M.EINPROGRESS, M.EINTR, M.EWOULDBLOCK = 10035, 10036, 10004, 10035
 
 M.INVALID_FD = -1
-M.fd_type = 'SOCKET' -- what s:fileno() returns (a number)
 
 function M.errno() return ws2.WSAGetLastError() end
 
@@ -189,7 +188,7 @@ function M.accept(fd, sa, lenp)
   return s
 end
 
-M.closesocket = ws2.closesocket
+function M.closesocket(fd) return ws2.closesocket(fd) end
 
 M.SOMAXCONN = 0x7fffffff
 -- Windows' SO_REUSEADDR lets a second socket bind a port in use (even one
@@ -232,7 +231,7 @@ function M.sendfile(out_fd, in_fd, offp, count)
   offp[0] = offp[0] + sent
   return sent
 end
-M.ENXIO = 6
+M.E_OPEN_SOCKET_FILE = 6 -- (never reached: no unix socket files under Wine)
 
 -- Is a unix socket bound to path? Windows keeps no list to ask.
 function M.unix_path_bound(path) return false end

@@ -1,6 +1,10 @@
--- spec/io/io_spec.lua: every socket call that does I/O, on whichever backend
--- this run uses (SOCKET2_BACKEND): the reactor path (epoll) and the
--- proactor path (io_uring, IOCP) must behave the same. Loopback only, port 0;
+-- spec/io/parity_spec.lua: what the reactor path (epoll, kqueue) and the
+-- proactor path (io_uring, IOCP) must do alike, for every call that waits:
+-- parking and waking (close, cancel, release under a parked call), a
+-- timeout racing the data (a buffer is never written after its call
+-- returned, nothing is lost), many threads at once, blocking callers
+-- outside any thread. The API of each socket kind is in tcp_spec, udp_spec
+-- and unix_spec; every spec runs on every backend. Loopback only, port 0;
 -- timeouts are short and no check depends on how long anything takes.
 local ffi = require'ffi'
 local socket = require'socket2'
@@ -9,13 +13,7 @@ local H = require'helpers'
 pcall(ffi.cdef, 'int memcmp(const void *a, const void *b, size_t n);')
 
 -- Runs the loop until cond() is true (a hang fails the test).
-local function poll_until(cond, what)
-  local deadline = socket.clock() + 10
-  while not cond() do
-    assert(socket.clock() < deadline, 'gave up waiting for ' .. (what or 'a condition'))
-    socket.poll(0.5)
-  end
-end
+local poll_until = H.wait_until
 
 local function buf_of(s)
   local b = ffi.new('uint8_t[?]', #s)
@@ -23,9 +21,6 @@ local function buf_of(s)
   return b
 end
 
-local function unique_path(tag)
-  return ('/tmp/socket2-%s-%d-%d'):format(tag, math.random(1e9), math.floor(socket.clock() * 1e6) % 1e9)
-end
 
 describe('socket I/O (' .. socket.backend .. ')', function()
   after_each(H.no_leaks)
@@ -37,7 +32,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       socket.newthread(function() server, remote, localsa = assert(l:accept()) end)
       local c = assert(socket.tcp())
       assert.is_true(c:connect('127.0.0.1', port))
-      poll_until(function() return server end, 'accept')
+      poll_until(function() return server end, nil, 'accept')
       assert.equal(c:getsockname():port(), remote:port())
       assert.equal(port, localsa:port())
       assert.equal('127.0.0.1', c:getpeername():ip())
@@ -72,7 +67,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       socket.newthread(function() sent = {c:sendall(out, N)} end)
       local inb = ffi.new('uint8_t[?]', N)
       assert.equal(N, s:recvall(inb, N))
-      poll_until(function() return sent end, 'sendall')
+      poll_until(function() return sent end, nil, 'sendall')
       assert.equal(N, sent[1])
       assert.equal(0, ffi.C.memcmp(out, inb, N))
       c:close(); s:close()
@@ -107,11 +102,11 @@ describe('socket I/O (' .. socket.backend .. ')', function()
         local t0 = socket.clock()
         socket.newthread(function()
           socket.sleep_until(t0 - 1)
-          local osx = require'socket2.os'
-          assert(osx.C.send(c:fileno(), msg, 2, osx.MSG_NOSIGNAL) == 2)
+          local sys = require'socket2.os'
+          assert(sys.C.send(c:fileno(), msg, 2, sys.MSG_NOSIGNAL) == 2)
         end)
         socket.newthread(function() got = {s:recv(buf, 8, t0)} end)
-        poll_until(function() return got end, 'the receive')
+        poll_until(function() return got end, nil, 'the receive')
         if got[1] == nil then
           assert.same({nil, 'timeout', 'ETIMEDOUT'}, got)
           ffi.fill(buf, 8, 0xAA)
@@ -135,7 +130,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
         for _ in lfs.dir('/proc/self/fd') do n = n + 1 end
         return n
       end
-      local C, osx = ffi.C, require'socket2.os'
+      local C, sys = ffi.C, require'socket2.os'
       for _ = 1, 5 do
         local l, port = H.listener()
         local before = nfds()
@@ -143,11 +138,11 @@ describe('socket I/O (' .. socket.backend .. ')', function()
         socket.newthread(function() got = {l:accept()} end)
         -- a plain blocking connect: the kernel completes the handshake (and,
         -- on a completion backend, the pending accept) before the loop runs
-        local fd = C.socket(osx.AF.inet, osx.SOCK.stream, 0)
+        local fd = C.socket(sys.AF.inet, sys.SOCK.stream, 0)
         local sa = socket.sockaddr('127.0.0.1', port)
         assert.equal(0, C.connect(fd, ffi.cast('struct sockaddr*', sa), sa.len))
         l:close()
-        poll_until(function() return got end, 'the accept')
+        poll_until(function() return got end, nil, 'the accept')
         assert.same({nil, 'closed', 'ECANCELED'}, {got[1], got[2], got[3]})
         C.close(fd)
         assert.equal(before - 1, nfds()) -- the listener's own descriptor went
@@ -160,7 +155,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       socket.newthread(function() got = {s:recv(ffi.new'uint8_t[8]', 8)} end)
       assert.is_nil(got)
       s:close()
-      poll_until(function() return got end, 'the woken receive')
+      poll_until(function() return got end, nil, 'the woken receive')
       assert.is_nil(got[1])
       assert.equal('closed', got[2])
       c:close()
@@ -171,7 +166,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       local got
       socket.newthread(function() got = {l:accept()} end)
       l:close()
-      poll_until(function() return got end, 'the woken accept')
+      poll_until(function() return got end, nil, 'the woken accept')
       assert.is_nil(got[1])
       assert.equal('closed', got[2])
     end)
@@ -185,7 +180,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       socket.newthread(function() got = {c:sendall(big, 1024 * 1024)} end)
       assert.is_nil(got) -- the peer reads nothing: the sender is parked
       c:close()
-      poll_until(function() return got end, 'the woken send')
+      poll_until(function() return got end, nil, 'the woken send')
       assert.is_nil(got[1])
       assert.equal('closed', got[2])
       assert.is_number(got[4])
@@ -199,7 +194,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       assert.has_error(function() s:recv(ffi.new'uint8_t[8]', 8) end)
       assert.has_error(function() s:wait('r', 0.01) end)
       assert.equal(1, c:send('z'))
-      poll_until(function() return got end, 'the first receive')
+      poll_until(function() return got end, nil, 'the first receive')
       assert.equal(1, got[1])
       c:close(); s:close()
     end)
@@ -253,7 +248,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
           done = done + 1
         end)
       end
-      poll_until(function() return done == N and served == N end, 'all clients')
+      poll_until(function() return done == N and served == N end, nil, 'all clients')
       l:close()
     end)
 
@@ -279,7 +274,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       local got
       socket.newthread(function() got = {s:wait('r')} end)
       s:close()
-      poll_until(function() return got end, 'the woken wait')
+      poll_until(function() return got end, nil, 'the woken wait')
       assert.is_nil(got[1])
       assert.equal('closed', got[2])
       c:close()
@@ -318,7 +313,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       local got
       socket.newthread(function() got = {s:recv(ffi.new'uint8_t[8]', 8)} end)
       local fd = s:release()
-      poll_until(function() return got end, 'the woken receive')
+      poll_until(function() return got end, nil, 'the woken receive')
       assert.equal('closed', got[2])
       local w = assert(socket.wrap(fd))
       assert.equal(1, c:send('q'))
@@ -414,7 +409,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
       local got
       socket.newthread(function() got = {a:recv(ffi.new'uint8_t[8]', 8)} end)
       a:close()
-      poll_until(function() return got end, 'the woken receive')
+      poll_until(function() return got end, nil, 'the woken receive')
       assert.equal('closed', got[2])
     end)
 
@@ -447,14 +442,14 @@ describe('socket I/O (' .. socket.backend .. ')', function()
     it('stream sockets on a path and on an abstract name', function()
       H.skip_unless(require'socket2.os'.ABSTRACT_UNIX, 'no abstract unix names on this OS')
       H.skip_unless(H.has_unix(), H.NO_UNIX)
-      for _, path in ipairs{unique_path'us', '\0' .. unique_path'abs'} do
+      for _, path in ipairs{H.tmppath'.us', '\0' .. H.tmppath'.abs'} do
         local l = assert(socket.unix())
         assert(l:listen(path))
         local a
         socket.newthread(function() a = assert(l:accept()) end)
         local c = assert(socket.unix())
         assert(c:connect(path))
-        poll_until(function() return a end, 'accept')
+        poll_until(function() return a end, nil, 'accept')
         assert.equal(4, c:send('unix'))
         local buf = ffi.new'uint8_t[8]'
         assert.equal(4, a:recv(buf, 8))
@@ -466,7 +461,7 @@ describe('socket I/O (' .. socket.backend .. ')', function()
 
     it('datagram sockets send to a path and see the sender path', function()
       H.skip_unless(H.has_unix(), H.NO_UNIX)
-      local pa, pb = unique_path'da', unique_path'db'
+      local pa, pb = H.tmppath'.da', H.tmppath'.db'
       local a, b = assert(socket.unix('dgram')), assert(socket.unix('dgram'))
       assert(a:bind(pa)); assert(b:bind(pb))
       assert.equal(5, a:send('hello', nil, pb))
