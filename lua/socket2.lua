@@ -8,6 +8,8 @@ local addr = require'socket2.addr'
 local sock = require'socket2.socket'
 local stream = require'socket2.stream'
 local errors = require'socket2.errors'
+local threads = require'socket2.threads'
+local args = require'socket2.args'
 
 local M = {}
 
@@ -30,9 +32,10 @@ M.stream = stream.new
 -- scheduler
 M.newthread = sched.newthread
 M.currentthread = sched.current
-M.suspend, M.resume = sched.suspend, sched.resume
-M.poll, M.start, M.stop, M.run = sched.poll, sched.start, sched.stop, sched.run
-M.sleep, M.sleep_until, M.clock = sched.sleep, sched.sleep_until, sched.clock
+M.join, M.kill, M.onerror = threads.join, threads.kill, threads.onerror
+M.suspend, M.resume = threads.suspend, threads.resume
+M.poll, M.start, M.stop, M.run = sched.poll, sched.start, sched.stop, threads.run
+M.sleep, M.sleep_until, M.clock = threads.sleep, threads.sleep_until, args.clock
 M.stats = sched.stats
 
 -- the kernel object, to share it with another OS thread's socket2

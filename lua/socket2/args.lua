@@ -7,7 +7,6 @@ local sys = require'socket2.os'
 local errors = require'socket2.errors'
 
 local type, floor, sizeof = type, math.floor, ffi.sizeof
-local clock = sys.clock
 
 local M = {}
 
@@ -52,25 +51,54 @@ function M.seconds(v, fname, argn)
   end
 end
 
--- deadlines -----------------------------------------------------------------
+-- time ----------------------------------------------------------------------
+-- Every call that can wait takes one time argument (its last), which is
+-- either a timeout, a number of seconds from now (a duration: 0.5, 5), or
+-- a deadline, an absolute socket.clock() time. socket.clock() counts from
+-- an origin 2^32 s (136 years) in the past, so the two never overlap: a
+-- number below 10^9 (31 years) is a duration, one from 2^32 up a deadline
+-- (math.huge: never); what lies between (a time from another clock, such
+-- as os.time()) is refused. A negative duration has already passed.
+local ORIGIN, MAX_DURATION = 2 ^ 32, 1e9
+local clock_raw = sys.clock
+function M.clock() return clock_raw() + ORIGIN end
+local clock = M.clock
 
--- expires, the per-call deadline: nil (the socket's own timeout) or an
--- absolute socket.clock() time.
+-- A time argument: nil, a duration or a deadline (see above).
 function M.expires(v, fname, argn)
-  if type(v) ~= 'nil' and (type(v) ~= 'number' or v ~= v) then
-    errors.arg(fname, argn, 'expires must be a clock() time or nil')
+  if type(v) ~= 'nil' then -- (a NULL cdata == nil: refused too)
+    if type(v) ~= 'number' or v ~= v then
+      errors.arg(fname, argn, 'timeout must be a number of seconds or a socket.clock() deadline')
+    end
+    if v > MAX_DURATION and v < ORIGIN then
+      errors.arg(fname, argn, ('%.17g is neither a timeout in seconds nor a socket.clock() deadline'):format(v)
+        .. ' (deadlines are socket.clock() + seconds; os.time() is another clock)')
+    end
   end
 end
 
--- The deadline of a call, as every layer computes it: expires nil means the
--- socket's timeout (s:settimeout), counted from now; false means none (a
--- layer that already computed "no deadline" passes false down); a number is
--- the deadline itself. Returns an absolute clock() time or nil (none).
-function M.deadline(s, expires)
-  if expires ~= nil then return expires or nil end
-  local t = s._timeout
-  return t and clock() + t
+-- Seconds: a number (not NaN) or nil. (A NULL cdata == nil: refused too.)
+function M.seconds(v, fname, argn)
+  if type(v) ~= 'nil' and (type(v) ~= 'number' or v ~= v) then
+    errors.arg(fname, argn, 'timeout must be a number of seconds or nil')
+  end
 end
+
+-- The deadline of a call, as every layer computes it: expires nil means
+-- timeout (a duration, or nil for none); false means none (a layer that
+-- already decided "no deadline" passes false down); a number is a duration
+-- or a deadline (see above). Returns an absolute clock() time or nil.
+local function when(expires, timeout)
+  if expires == nil then return timeout and clock() + timeout end
+  if not expires then return nil end
+  if expires < ORIGIN then return clock() + expires end
+  return expires
+end
+M.when = when
+
+-- The same, where the timeout is the object's own (s:settimeout): sockets,
+-- TLS sockets.
+function M.deadline(s, expires) return when(expires, s._timeout) end
 
 -- buffers -------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ local args = require'socket2.args'
 local C, S2 = sys.C, shim.lib
 local band, bor, bnot = bit.band, bit.bor, bit.bnot
 local park, wake = sched.park, sched.wake
-local clock, deadline = sys.clock, args.deadline
+local clock, deadline = args.clock, args.deadline
 local sizeof = ffi.sizeof
 local pcall, error = pcall, error
 local errno, EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = sys.errno, sys.EAGAIN, sys.EWOULDBLOCK, sys.EINTR,
@@ -83,7 +83,6 @@ end
 
 function M.init(s)
   s._npending = 0
-  s._alen = false -- uint32_t[1] the kernel writes an address length into
 end
 
 -- ops -------------------------------------------------------------------------
@@ -195,6 +194,7 @@ end
 
 local would_block = errors.would_block
 
+-- the uint32_t[1] the kernel writes an address length into (accept, recvfrom)
 local function alenp(s)
   local p = s._alen
   if not p then p = alen_ct(); s._alen = p end

@@ -7,6 +7,13 @@
 --
 -- Outside a socket2 thread (the main chunk, a busted test), park() drives
 -- the loop itself until the rec is woken: plain scripts get blocking I/O.
+--
+-- An error in a thread ends that thread only: it is reported to the error
+-- handler (threads.lua: socket.onerror) and the loop goes on. What a thread
+-- returned, or the error it died of, is kept for socket.join (weakly).
+-- Objects in slots (sockets) are held weakly: one that nothing refers to is
+-- collected, and its descriptor closed (M.collect, M.reap). A thread parked
+-- on a wait record is held (parked_on), and so is what its stack refers to.
 local ffi = require'ffi'
 local shim = require'socket2.shim'
 local errors = require'socket2.errors'
@@ -14,7 +21,7 @@ local args = require'socket2.args'
 local sys = require'socket2.os'
 
 local S2 = shim.lib
-local clock = sys.clock
+local clock = args.clock
 local co_create, co_resume, co_running, co_yield, co_status =
   coroutine.create, coroutine.resume, coroutine.running, coroutine.yield, coroutine.status
 local floor, ceil = math.floor, math.ceil
@@ -33,8 +40,10 @@ local ev_u32 = ffi.cast('uint32_t*', events)
 local ev_i32 = ffi.cast('int32_t*', events)
 assert(ffi.sizeof's2_event' == 16 and ffi.offsetof('s2_event', 'flags') == 12)
 
--- slots: id -> object with :_on_event(flags, result); gens[id] its generation
-local slots, gens = {}, {}
+-- slots: id -> object with :_on_event(flags, result), held weakly (a
+-- socket nobody refers to is collected: see M.collect); gens[id] its
+-- generation
+local slots, gens = setmetatable({}, {__mode = 'v'}), {}
 local free_ids, nfree, top_id = {}, 0, 0
 local nslots = 0
 
@@ -61,6 +70,18 @@ local rq_th, rq_a, rq_b, rq_c, rq_n = rq_new(), rq_new(), rq_new(), rq_new(), 0
 local heap, hn = {}, 0
 
 local MAIN = {} -- rec.thread when the parked caller is not a socket2 thread
+M.MAIN = MAIN
+
+-- thread -> the rec it is parked on. Strong: it keeps a parked thread, and
+-- so everything its stack refers to (the socket it waits on), reachable.
+local parked_on = {}
+
+-- Threads: every socket2 thread (weak set), and the outcome of the ended
+-- ones that returned values or raised an error, for join: {n = n, ok, ...}.
+-- (An ended thread with no outcome returned nothing.)
+local known = setmetatable({}, {__mode = 'k'})
+local outcomes = setmetatable({}, {__mode = 'k'})
+local joiners = {} -- thread -> list of recs of the threads joining it
 
 function M.loop()
   if not loop then
@@ -99,7 +120,9 @@ end
 
 -- slots ---------------------------------------------------------------------
 
+local reap
 function M.alloc_slot(obj)
+  if reap then reap() end
   local id
   if nfree > 0 then
     id = free_ids[nfree]; nfree = nfree - 1
@@ -119,6 +142,34 @@ function M.free_slot(id)
   nfree = nfree + 1; free_ids[nfree] = id
   nslots = nslots - 1
 end
+
+-- Collected objects. An object in a slot that nothing else refers to is
+-- collected; its finalizer (socket.lua) calls M.collect(id, gen, fn, a),
+-- which only queues: a finalizer runs at whatever point the GC reached,
+-- possibly inside alloc_slot or dispatch. M.reap, at the start of every
+-- loop turn and of every alloc_slot, frees each dead slot and calls fn(a)
+-- (it closes the descriptor) -- unless the slot was freed meanwhile.
+local dead_id, dead_gen, dead_fn, dead_a, ndead = {}, {}, {}, {}, 0
+function M.collect(id, gen, fn, a)
+  ndead = ndead + 1
+  dead_id[ndead], dead_gen[ndead], dead_fn[ndead], dead_a[ndead] = id, gen, fn, a
+end
+
+function reap()
+  if ndead == 0 then return end
+  local i = 1
+  while i <= ndead do -- (a finalizer may append while fn runs)
+    local id, gen, fn, a = dead_id[i], dead_gen[i], dead_fn[i], dead_a[i]
+    dead_fn[i], dead_a[i] = nil, nil
+    i = i + 1
+    if gens[id] == gen then
+      M.free_slot(id)
+      fn(a)
+    end
+  end
+  ndead = 0
+end
+M.reap = reap
 
 -- timers --------------------------------------------------------------------
 
@@ -175,7 +226,7 @@ end
 -- added later costs a table resize (the I/O modules make their sockets'
 -- records with their own fields added: io.new_rec).
 function M.new_rec()
-  return {thread = false, busy = false, hi = false, expires = 0}
+  return {thread = false, busy = false, hi = false, expires = 0, on_kill = false}
 end
 
 -- Wakes the thread parked on rec; park() then returns a, b, c. Returns
@@ -189,12 +240,27 @@ local function wake(rec, a, b, c)
   if th == MAIN then
     rec.done, rec.r1, rec.r2, rec.r3 = true, a, b, c
   else
+    parked_on[th] = nil
     rq_n = rq_n + 1
     rq_th[rq_n], rq_a[rq_n], rq_b[rq_n], rq_c[rq_n] = th, a, b, c
   end
   return true
 end
 M.wake = wake
+
+-- Takes the thread parked on rec off it without resuming it (kill); the
+-- rec's owner may have more to undo: rec.on_kill(rec). Returns the thread.
+function M.withdraw(rec)
+  local th = rec.thread
+  if not th then return nil end
+  rec.thread = nil
+  if rec.hi then heap_remove(rec) end
+  nwaiting = nwaiting - 1
+  parked_on[th] = nil
+  rec.busy = false
+  if rec.on_kill then rec.on_kill(rec) end
+  return th
+end
 
 local NOT_A_THREAD = 'socket2: blocking I/O inside the loop from a coroutine that is not a socket2 thread'
   .. ' (use socket.newthread)'
@@ -237,6 +303,7 @@ function M.park(rec, expires)
     heap_push(rec)
   end
   if th ~= MAIN then
+    parked_on[th] = rec
     parked = true
     -- not a tail call: LuaJIT stitches the trace around the yield, so the
     -- code after the wake runs compiled instead of in the interpreter
@@ -265,45 +332,118 @@ end
 
 -- threads ---------------------------------------------------------------------
 
--- A resumed thread either parks (park() sets parked before it yields) or
--- it has ended (returned, raised an error, or yielded by itself): only
--- then does the resumer look at it. No pcall and no coroutine.status per
--- resume.
+-- The error handler: f(thread, err, traceback) for a thread that died of
+-- an error (threads.lua sets it: socket.onerror). Raising from it stops
+-- whatever runs the loop with that error.
+local onerror = function(th, _, tb)
+  io.stderr:write(('socket2: %s ended with an error: %s\n'):format(tostring(th), tb))
+end
+function M.set_onerror(f) local old = onerror; onerror = f; return old end
+
+-- Wakes the threads joining th (they read its outcome themselves).
+local function notify_joiners(th)
+  local list = joiners[th]
+  if not list then return end
+  joiners[th] = nil
+  for i = 1, #list do wake(list[i], true) end
+end
+
+-- A thread ended: returned (what it returned, if anything, is in outcomes
+-- already: finish) or raised err. Returns the handler's own error when it
+-- raised one (the caller propagates it).
 local function ended(co, ok, err)
-  if co_status(co) == 'dead' then
-    nthreads = nthreads - 1
-    if not ok then return debug.traceback(co, tostring(err)) end
+  nthreads = nthreads - 1
+  if not ok then outcomes[co] = {n = 2, false, err} end
+  if joiners[co] then notify_joiners(co) end
+  if not ok then
+    local hok, herr = pcall(onerror, co, err, debug.traceback(co, tostring(err)))
+    if not hok then return herr end
   end
 end
 
--- Creates a thread running f(...) and runs it at once, up to its first wait.
--- An error in it is raised, with its traceback, from whatever resumed it.
--- Up to 3 arguments are passed without a vararg call (NYI for LuaJIT in a
--- trace that starts inside this function, as one does after the stitched
--- coroutine.create).
+-- A resumed thread either parks (park() sets parked before it yields) or
+-- it has ended (returned, raised an error, or yielded by itself: it is
+-- then never resumed again): only then does the resumer look at it. No
+-- pcall and no coroutine.status per resume.
+local function after_resume(co, ok, err)
+  if co_status(co) == 'dead' then return ended(co, ok, err) end
+end
+
+-- The body of every thread: f's results, when there are any, are kept for
+-- join. Up to 3 arguments are passed without a vararg call (NYI for LuaJIT
+-- in a trace that starts inside newthread, as one does after the stitched
+-- coroutine.create): one body per count.
+local function finish(...)
+  if select('#', ...) > 0 then outcomes[running] = {n = select('#', ...) + 1, true, ...} end
+end
+local bodies = {
+  [0] = function(f) return finish(f()) end,
+  function(f, a) return finish(f(a)) end,
+  function(f, a, b) return finish(f(a, b)) end,
+  function(f, a, b, c) return finish(f(a, b, c)) end,
+}
+local function body_n(f, ...) return finish(f(...)) end
+
+-- Creates a thread running f(...) and runs it at once, up to its first
+-- wait. An error in it ends that thread and goes to the error handler.
 function M.newthread(f, ...)
   if type(f) ~= 'function' then errors.arg('newthread', 1, 'function expected, got ' .. type(f)) end
   local n, a, b, c = select('#', ...), ...
-  local co = co_create(f)
+  local co = co_create(bodies[n] or body_n)
+  known[co] = true
   nthreads = nthreads + 1
   local prev = running
   running, parked = co, false
   local ok, err
-  if n == 0 then ok, err = co_resume(co)
-  elseif n == 1 then ok, err = co_resume(co, a)
-  elseif n == 2 then ok, err = co_resume(co, a, b)
-  elseif n == 3 then ok, err = co_resume(co, a, b, c)
-  else ok, err = co_resume(co, ...) end
+  if n == 0 then ok, err = co_resume(co, f)
+  elseif n == 1 then ok, err = co_resume(co, f, a)
+  elseif n == 2 then ok, err = co_resume(co, f, a, b)
+  elseif n == 3 then ok, err = co_resume(co, f, a, b, c)
+  else ok, err = co_resume(co, f, ...) end
   local p = parked
   running, parked = prev, false -- the caller (maybe a thread) runs on
   if not p then
-    err = ended(co, ok, err)
+    err = after_resume(co, ok, err)
     if err then error(err, 0) end
   end
   return co
 end
 
--- Resumes the queued threads; returns the error of one that raised one
+function M.is_thread(co) return known[co] == true end
+function M.outcome(co) return outcomes[co] end
+function M.parked_on(co) return parked_on[co] end
+
+-- Marks th ended without resuming it (kill): its joiners get err.
+function M.end_thread(th, err)
+  outcomes[th] = {n = 2, false, err}
+  nthreads = nthreads - 1
+  if joiners[th] then notify_joiners(th) end
+end
+
+-- rec joins th: woken (with true) when th ends.
+function M.add_joiner(th, rec)
+  local list = joiners[th]
+  if not list then list = {}; joiners[th] = list end
+  list[#list + 1] = rec
+end
+
+function M.remove_joiner(th, rec)
+  local list = joiners[th]
+  if not list then return end
+  for i = #list, 1, -1 do
+    if list[i] == rec then table.remove(list, i) end
+  end
+  if #list == 0 then joiners[th] = nil end
+end
+
+-- Takes th out of the run queue (it was woken but must not run: kill).
+function M.dequeue(th)
+  for i = 1, rq_n do
+    if rq_th[i] == th then rq_th[i], rq_a[i], rq_b[i], rq_c[i] = false, nil, nil, nil end
+  end
+end
+
+-- Resumes the queued threads; returns an error the error handler raised
 -- (what is still queued stays queued).
 local function run_queue()
   local n = rq_n
@@ -312,21 +452,24 @@ local function run_queue()
     local th, a, b, c = rq_th[i], rq_a[i], rq_b[i], rq_c[i]
     rq_th[i], rq_a[i], rq_b[i], rq_c[i] = nil, nil, nil, nil
     i = i + 1
-    running, parked = th, false
-    local ok, err = co_resume(th, a, b, c)
-    running = nil
-    if not parked then
-      err = ended(th, ok, err)
-      if err then
-        -- keep what is still queued, then report the error
-        local j = 0
-        for k = i, rq_n do
-          j = j + 1
-          rq_th[j], rq_a[j], rq_b[j], rq_c[j] = rq_th[k], rq_a[k], rq_b[k], rq_c[k]
-          rq_th[k], rq_a[k], rq_b[k], rq_c[k] = nil, nil, nil, nil
+    if th then -- (false: taken out by kill)
+      running, parked = th, false
+      local ok, err = co_resume(th, a, b, c)
+      running = nil
+      if not parked then
+        err = after_resume(th, ok, err)
+        if err then
+          -- keep what is still queued, then report the error
+          local j = 0
+          for k = i, rq_n do
+            j = j + 1
+            rq_th[j], rq_a[j], rq_b[j], rq_c[j] = rq_th[k], rq_a[k], rq_b[k], rq_c[k]
+            rq_th[k], rq_a[k], rq_b[k], rq_c[k] = nil, nil, nil, nil
+          end
+          rq_n = j
+          parked = false
+          return err
         end
-        rq_n = j
-        return err
       end
     end
   end
@@ -357,6 +500,7 @@ function M.poll(timeout)
   if polling then error('socket2.poll: called from inside the loop', 2) end
   if type(timeout) ~= 'boolean' or timeout then args.seconds(timeout, 'poll', 1) end
   local l = M.loop()
+  if ndead > 0 then reap() end
   local ms = -1
   if rq_n > 0 then
     ms = 0
@@ -426,67 +570,6 @@ end
 
 function M.stop() stopping = true end
 
--- Runs f(...) in a new thread and drives the loop until it ends; returns
--- its results or raises its error.
-local function pack(...) return {n = select('#', ...), ...} end
-
-function M.run(f, ...)
-  if type(f) ~= 'function' then errors.arg('run', 1, 'function expected') end
-  local done, res = false, nil
-  M.newthread(function(...) res = pack(f(...)); done = true end, ...)
-  while not done do
-    if nwaiting == 0 and rq_n == 0 then
-      error('socket2.run: the thread waits for something that can never happen', 2)
-    end
-    local ok, err, code = M.poll()
-    if ok == nil then error('socket2.run: ' .. tostring(err) .. ' (' .. tostring(code) .. ')', 2) end
-  end
-  return unpack(res, 1, res.n)
-end
-
--- Suspends the current thread until socket.resume(thread, ...) (whose
--- arguments it returns). Only inside a socket2 thread.
-local suspend_recs = setmetatable({}, {__mode = 'k'})
-function M.suspend()
-  local co = M.current()
-  if not co then errors.misuse('socket2.suspend', 'not inside a socket2 thread') end
-  local rec = suspend_recs[co]
-  if not rec then rec = M.new_rec(); suspend_recs[co] = rec end
-  return M.park(rec)
-end
-
-function M.resume(co, ...)
-  local rec = suspend_recs[co]
-  if not (rec and rec.thread) then
-    errors.misuse('socket2.resume', 'thread is not suspended')
-  end
-  return wake(rec, ...)
-end
-
--- sleep ---------------------------------------------------------------------
-
-local sleep_recs = setmetatable({}, {__mode = 'k'})
-local main_sleep_rec = M.new_rec()
-
-function M.sleep_until(t)
-  if type(t) ~= 'number' or t ~= t then errors.arg('sleep_until', 1, 'number expected') end
-  local co = M.current()
-  local rec = main_sleep_rec
-  if co then
-    rec = sleep_recs[co]
-    if not rec then rec = M.new_rec(); sleep_recs[co] = rec end
-  end
-  M.park(rec, t)
-  return true
-end
-
-function M.sleep(s)
-  if type(s) ~= 'number' or s ~= s then errors.arg('sleep', 1, 'number expected') end
-  return M.sleep_until(clock() + s)
-end
-
-M.clock = clock
-
 -- The objects that hold slots (sockets, lookups): for leak checks.
 function M.objects()
   local t = {}
@@ -497,9 +580,13 @@ end
 -- Forgets parked threads and timers (after a test leaked them).
 function M.reset_for_tests()
   for i = hn, 1, -1 do local rec = heap[i]; rec.hi = nil; rec.thread = nil; heap[i] = nil end
+  for th, rec in pairs(parked_on) do rec.thread = nil; parked_on[th] = nil end
   hn, nwaiting, rq_n = 0, 0, 0
   rq_th, rq_a, rq_b, rq_c = rq_new(), rq_new(), rq_new(), rq_new()
 end
+
+-- Are threads parked or queued? (socket.run: is there anything left to run)
+function M.idle() return nwaiting == 0 and rq_n == 0 end
 
 -- What is alive: for leak checks in tests and for debugging.
 function M.stats()

@@ -19,7 +19,6 @@ local AF, SOCK = sys.AF, sys.SOCK
 local EAGAIN, EWOULDBLOCK, EINTR = sys.EAGAIN, sys.EWOULDBLOCK, sys.EINTR
 local MSG_NOSIGNAL = sys.MSG_NOSIGNAL
 local errno = sys.errno
-local clock = sys.clock
 local sizeof = ffi.sizeof
 local type = type
 
@@ -40,6 +39,23 @@ local lingerval = ffi.new'struct linger'
 
 -- construction ---------------------------------------------------------------
 
+-- Forgotten sockets: each socket holds a small cdata whose finalizer runs
+-- when the GC collects the socket (sched holds sockets weakly, but a thread
+-- parked on one holds it). It only queues the descriptor for the loop to
+-- close (sched.collect); close() and release() disarm it (fd = -1), so a
+-- descriptor is never closed twice, even once its number is reused.
+ffi.cdef'typedef struct s2_sock_gc { double fd; uint32_t id, gen; } s2_sock_gc;'
+local gc_ct = ffi.typeof's2_sock_gc'
+local unix_paths = {} -- slot id -> the socket file a unix socket created (bind)
+local function close_collected(fd, id)
+  sys.closesocket(fd)
+  local path = unix_paths[id]
+  if path then unix_paths[id] = nil; os.remove(path) end
+end
+local function collected(g)
+  if g.fd >= 0 then sched.collect(g.id, g.gen, close_collected, g.fd) end
+end
+
 local new_rec = io.new_rec
 local function new(mt, fd, family, stype, protocol)
   -- the fields every socket uses, each there from the start (false until
@@ -50,11 +66,13 @@ local function new(mt, fd, family, stype, protocol)
     _stream = stype == SOCK.stream,
     _closed = false,
     _rrec = new_rec(), _wrec = new_rec(), -- wait records of the two directions (see sched)
-    id = 0, gen = 0,
+    id = 0, gen = 0, _gc = false,
     _rready = false, _wready = false, _rhup = false, _watched = false, -- io_reactor
-    _npending = 0, _alen = false, -- io_proactor
+    _npending = 0, -- io_proactor
   }, mt)
-  s.id, s.gen = sched.alloc_slot(s)
+  local id, gen = sched.alloc_slot(s)
+  s.id, s.gen = id, gen
+  s._gc = ffi.gc(gc_ct(fd, id, gen), collected)
   io.init(s)
   return s
 end
@@ -138,7 +156,9 @@ function common:kind() return getmetatable(self).kind end
 function common:close()
   if self._closed then return true end
   self._closed = true
-  if self._unlink_path then os.remove(self._unlink_path) end
+  self._gc.fd = -1
+  local path = unix_paths[self.id]
+  if path then unix_paths[self.id] = nil; os.remove(path) end
   io.close(self, false)
   if sys.closesocket(self.fd) ~= 0 then return errors.os(errno()) end
   return true
@@ -148,6 +168,8 @@ end
 function common:release()
   args.open(self, 'release')
   self._closed = true
+  self._gc.fd = -1
+  unix_paths[self.id] = nil -- its file stays: the descriptor is still bound to it
   io.close(self, true)
   return self.fd
 end
@@ -193,20 +215,35 @@ end
 function common:getsockname() return sockname(self, 'getsockname', C.getsockname) end
 function common:getpeername() return sockname(self, 'getpeername', C.getpeername) end
 
+-- Socket options by name: what value each takes, on every OS (the OS file
+-- has each one's level and number: sys.SOCKOPT). An option an OS lacks is
+-- an unknown name there.
+local OPT_KIND = {
+  broadcast = 'bool', debug = 'bool', dontroute = 'bool', keepalive = 'bool', oobinline = 'bool',
+  reuseaddr = 'bool', reuseport = 'bool', nodelay = 'bool', cork = 'bool', quickack = 'bool',
+  multicast_loop = 'bool', v6only = 'bool',
+  rcvbuf = 'int', rcvlowat = 'int', sndbuf = 'int', sndlowat = 'int', maxseg = 'int',
+  keepidle = 'int', keepintvl = 'int', keepcnt = 'int', fastopen = 'int', ttl = 'int', tos = 'int',
+  multicast_ttl = 'int', unicast_hops = 'int', multicast_hops = 'int',
+  linger = 'linger',                                          -- whole seconds, or false
+  acceptconn = 'bool', error = 'error', type = 'type',        -- read-only
+}
+local OPT_READ_ONLY = {acceptconn = true, error = true, type = true}
+
+-- level, number, kind of an option name
 local function opt_def(name, fname)
   local o = sys.SOCKOPT[name]
   if not o then errors.arg(fname, 1, ('unknown option \'%s\''):format(tostring(name))) end
-  return o
+  return o[1], o[2], OPT_KIND[name]
 end
 
 function common:getopt(name)
   args.open(self, 'getopt')
-  local o = opt_def(name, 'getopt')
-  local kind = o[3]
+  local level, optname, kind = opt_def(name, 'getopt')
   local p = kind == 'linger' and lingerval or optval
   lenp[0] = kind == 'linger' and sizeof(lingerval) or sizeof(optval)
   optval[0] = 0
-  if C.getsockopt(self.fd, o[1], o[2], p, lenp) ~= 0 then return errors.os(errno()) end
+  if C.getsockopt(self.fd, level, optname, p, lenp) ~= 0 then return errors.os(errno()) end
   if kind == 'bool' then return optval[0] ~= 0
   elseif kind == 'int' then return optval[0]
   elseif kind == 'linger' then return lingerval.l_onoff ~= 0 and lingerval.l_linger or false
@@ -220,9 +257,8 @@ end
 
 function common:setopt(name, v)
   args.open(self, 'setopt')
-  local o = opt_def(name, 'setopt')
-  local kind = o[3]
-  if o.ro then errors.arg('setopt', 1, ('option \'%s\' is read-only'):format(name)) end
+  local level, optname, kind = opt_def(name, 'setopt')
+  if OPT_READ_ONLY[name] then errors.arg('setopt', 1, ('option \'%s\' is read-only'):format(name)) end
   local p, len
   if kind == 'bool' then
     if type(v) ~= 'boolean' then errors.arg('setopt', 2, ('option \'%s\' takes a boolean'):format(name)) end
@@ -240,7 +276,7 @@ function common:setopt(name, v)
     lingerval.l_linger = v or 0
     p, len = lingerval, sizeof(lingerval)
   end
-  if C.setsockopt(self.fd, o[1], o[2], p, len) ~= 0 then return errors.os(errno()) end
+  if C.setsockopt(self.fd, level, optname, p, len) ~= 0 then return errors.os(errno()) end
   return true
 end
 
@@ -257,9 +293,9 @@ end
 function common:wait(dir, timeout)
   args.open(self, 'wait')
   if dir ~= 'r' and dir ~= 'w' then errors.arg('wait', 1, 'direction must be \'r\' or \'w\'') end
-  args.seconds(timeout, 'wait', 2)
+  args.expires(timeout, 'wait', 2)
   args.busy(dir == 'r' and self._rrec or self._wrec, 'wait', dir == 'r' and 'reading' or 'writing')
-  return io.wait(self, dir, timeout and clock() + timeout or false)
+  return io.wait(self, dir, args.when(timeout, nil) or false)
 end
 
 -- setblocking(false): calls that would wait return nil, 'would block',
@@ -526,7 +562,7 @@ local function unix_bind(self, path, port)
   end
   if ok then
     self._bound = true
-    if file then self._unlink_path = path end
+    if file then unix_paths[self.id] = path end
   end
   return ok, err, code
 end

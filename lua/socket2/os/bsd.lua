@@ -166,37 +166,37 @@ M.ABSTRACT_UNIX = false
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 =
   K.SOL_SOCKET, K.IPPROTO_TCP, K.IPPROTO_IP, K.IPPROTO_IPV6
--- name -> {level, optname, kind}, as in linux.lua; no 'quickack' on BSD
+-- name -> {level, optname}, as in linux.lua; no 'quickack' on BSD
 M.SOCKOPT = {
-  acceptconn = {SOL_SOCKET, K.SO_ACCEPTCONN, 'bool', ro = true},
-  broadcast  = {SOL_SOCKET, K.SO_BROADCAST, 'bool'},
-  debug      = {SOL_SOCKET, K.SO_DEBUG, 'bool'},
-  dontroute  = {SOL_SOCKET, K.SO_DONTROUTE, 'bool'},
-  error      = {SOL_SOCKET, K.SO_ERROR, 'error', ro = true},
-  keepalive  = {SOL_SOCKET, K.SO_KEEPALIVE, 'bool'},
-  linger     = {SOL_SOCKET, K.SO_LINGER_SEC or K.SO_LINGER, 'linger'}, -- in seconds
-  oobinline  = {SOL_SOCKET, K.SO_OOBINLINE, 'bool'},
-  rcvbuf     = {SOL_SOCKET, K.SO_RCVBUF, 'int'},
-  rcvlowat   = {SOL_SOCKET, K.SO_RCVLOWAT, 'int'},
-  reuseaddr  = {SOL_SOCKET, K.SO_REUSEADDR, 'bool'},
-  reuseport  = {SOL_SOCKET, K.SO_REUSEPORT, 'bool'},
-  sndbuf     = {SOL_SOCKET, K.SO_SNDBUF, 'int'},
-  sndlowat   = {SOL_SOCKET, K.SO_SNDLOWAT, 'int'},
-  type       = {SOL_SOCKET, K.SO_TYPE, 'type', ro = true},
-  nodelay    = {IPPROTO_TCP, K.TCP_NODELAY, 'bool'},
-  maxseg     = {IPPROTO_TCP, K.TCP_MAXSEG, 'int'},
-  cork       = {IPPROTO_TCP, K.TCP_NOPUSH, 'bool'}, -- BSD's TCP_NOPUSH is Linux's TCP_CORK
-  keepidle   = {IPPROTO_TCP, K.TCP_KEEPIDLE or K.TCP_KEEPALIVE, 'int'},
-  keepintvl  = {IPPROTO_TCP, K.TCP_KEEPINTVL, 'int'},
-  keepcnt    = {IPPROTO_TCP, K.TCP_KEEPCNT, 'int'},
-  fastopen   = {IPPROTO_TCP, K.TCP_FASTOPEN, 'int'},
-  ttl        = {IPPROTO_IP, K.IP_TTL, 'int'},
-  tos        = {IPPROTO_IP, K.IP_TOS, 'int'},
-  multicast_ttl  = {IPPROTO_IP, K.IP_MULTICAST_TTL, 'int'},
-  multicast_loop = {IPPROTO_IP, K.IP_MULTICAST_LOOP, 'bool'},
-  v6only         = {IPPROTO_IPV6, K.IPV6_V6ONLY, 'bool'},
-  unicast_hops   = {IPPROTO_IPV6, K.IPV6_UNICAST_HOPS, 'int'},
-  multicast_hops = {IPPROTO_IPV6, K.IPV6_MULTICAST_HOPS, 'int'},
+  acceptconn = {SOL_SOCKET, K.SO_ACCEPTCONN},
+  broadcast  = {SOL_SOCKET, K.SO_BROADCAST},
+  debug      = {SOL_SOCKET, K.SO_DEBUG},
+  dontroute  = {SOL_SOCKET, K.SO_DONTROUTE},
+  error      = {SOL_SOCKET, K.SO_ERROR},
+  keepalive  = {SOL_SOCKET, K.SO_KEEPALIVE},
+  linger     = {SOL_SOCKET, K.SO_LINGER_SEC or K.SO_LINGER}, -- in seconds
+  oobinline  = {SOL_SOCKET, K.SO_OOBINLINE},
+  rcvbuf     = {SOL_SOCKET, K.SO_RCVBUF},
+  rcvlowat   = {SOL_SOCKET, K.SO_RCVLOWAT},
+  reuseaddr  = {SOL_SOCKET, K.SO_REUSEADDR},
+  reuseport  = {SOL_SOCKET, K.SO_REUSEPORT},
+  sndbuf     = {SOL_SOCKET, K.SO_SNDBUF},
+  sndlowat   = {SOL_SOCKET, K.SO_SNDLOWAT},
+  type       = {SOL_SOCKET, K.SO_TYPE},
+  nodelay    = {IPPROTO_TCP, K.TCP_NODELAY},
+  maxseg     = {IPPROTO_TCP, K.TCP_MAXSEG},
+  cork       = {IPPROTO_TCP, K.TCP_NOPUSH}, -- BSD's TCP_NOPUSH is Linux's TCP_CORK
+  keepidle   = {IPPROTO_TCP, K.TCP_KEEPIDLE or K.TCP_KEEPALIVE},
+  keepintvl  = {IPPROTO_TCP, K.TCP_KEEPINTVL},
+  keepcnt    = {IPPROTO_TCP, K.TCP_KEEPCNT},
+  fastopen   = {IPPROTO_TCP, K.TCP_FASTOPEN},
+  ttl        = {IPPROTO_IP, K.IP_TTL},
+  tos        = {IPPROTO_IP, K.IP_TOS},
+  multicast_ttl  = {IPPROTO_IP, K.IP_MULTICAST_TTL},
+  multicast_loop = {IPPROTO_IP, K.IP_MULTICAST_LOOP},
+  v6only         = {IPPROTO_IPV6, K.IPV6_V6ONLY},
+  unicast_hops   = {IPPROTO_IPV6, K.IPV6_UNICAST_HOPS},
+  multicast_hops = {IPPROTO_IPV6, K.IPV6_MULTICAST_HOPS},
 }
 
 M.EAGAIN, M.EINPROGRESS, M.EINTR, M.EWOULDBLOCK = K.EAGAIN, K.EINPROGRESS, K.EINTR, K.EWOULDBLOCK

@@ -102,37 +102,38 @@ function M.if_nametoindex(name) return iphlpapi.if_nametoindex(name) end
 M.ABSTRACT_UNIX = false -- AF_UNIX exists (Windows 10 1803+), abstract names do not
 
 local SOL_SOCKET, IPPROTO_TCP, IPPROTO_IP, IPPROTO_IPV6 = 0xffff, 6, 0, 41
--- name -> {level, optname, kind}; kinds: bool, int, linger, error, type.
+-- name -> {level, optname}; what kind of value each takes is the same on
+-- every OS (socket.lua).
 -- Linux-only options (reuseport, cork, quickack, ...) are absent: asking
 -- for them is the same 'unknown option' error as for any unknown name.
 M.SOCKOPT = {
-  acceptconn = {SOL_SOCKET, 0x0002, 'bool', ro = true},
-  broadcast  = {SOL_SOCKET, 0x0020, 'bool'},
-  debug      = {SOL_SOCKET, 0x0001, 'bool'},
-  dontroute  = {SOL_SOCKET, 0x0010, 'bool'},
-  error      = {SOL_SOCKET, 0x1007, 'error', ro = true},
-  keepalive  = {SOL_SOCKET, 0x0008, 'bool'},
-  linger     = {SOL_SOCKET, 0x0080, 'linger'},
-  oobinline  = {SOL_SOCKET, 0x0100, 'bool'},
-  rcvbuf     = {SOL_SOCKET, 0x1002, 'int'},
-  rcvlowat   = {SOL_SOCKET, 0x1004, 'int'},
-  reuseaddr  = {SOL_SOCKET, 0x0004, 'bool'},
-  sndbuf     = {SOL_SOCKET, 0x1001, 'int'},
-  sndlowat   = {SOL_SOCKET, 0x1003, 'int'},
-  type       = {SOL_SOCKET, 0x1008, 'type', ro = true},
-  nodelay    = {IPPROTO_TCP, 1, 'bool'},
-  maxseg     = {IPPROTO_TCP, 4, 'int'},
-  keepidle   = {IPPROTO_TCP, 3, 'int'},
-  keepintvl  = {IPPROTO_TCP, 17, 'int'},
-  keepcnt    = {IPPROTO_TCP, 16, 'int'},
-  fastopen   = {IPPROTO_TCP, 15, 'int'},
-  ttl        = {IPPROTO_IP, 4, 'int'},
-  tos        = {IPPROTO_IP, 3, 'int'},
-  multicast_ttl  = {IPPROTO_IP, 10, 'int'},
-  multicast_loop = {IPPROTO_IP, 11, 'bool'},
-  v6only         = {IPPROTO_IPV6, 27, 'bool'},
-  unicast_hops   = {IPPROTO_IPV6, 4, 'int'},
-  multicast_hops = {IPPROTO_IPV6, 10, 'int'},
+  acceptconn = {SOL_SOCKET, 0x0002},
+  broadcast  = {SOL_SOCKET, 0x0020},
+  debug      = {SOL_SOCKET, 0x0001},
+  dontroute  = {SOL_SOCKET, 0x0010},
+  error      = {SOL_SOCKET, 0x1007},
+  keepalive  = {SOL_SOCKET, 0x0008},
+  linger     = {SOL_SOCKET, 0x0080},
+  oobinline  = {SOL_SOCKET, 0x0100},
+  rcvbuf     = {SOL_SOCKET, 0x1002},
+  rcvlowat   = {SOL_SOCKET, 0x1004},
+  reuseaddr  = {SOL_SOCKET, 0x0004},
+  sndbuf     = {SOL_SOCKET, 0x1001},
+  sndlowat   = {SOL_SOCKET, 0x1003},
+  type       = {SOL_SOCKET, 0x1008},
+  nodelay    = {IPPROTO_TCP, 1},
+  maxseg     = {IPPROTO_TCP, 4},
+  keepidle   = {IPPROTO_TCP, 3},
+  keepintvl  = {IPPROTO_TCP, 17},
+  keepcnt    = {IPPROTO_TCP, 16},
+  fastopen   = {IPPROTO_TCP, 15},
+  ttl        = {IPPROTO_IP, 4},
+  tos        = {IPPROTO_IP, 3},
+  multicast_ttl  = {IPPROTO_IP, 10},
+  multicast_loop = {IPPROTO_IP, 11},
+  v6only         = {IPPROTO_IPV6, 27},
+  unicast_hops   = {IPPROTO_IPV6, 4},
+  multicast_hops = {IPPROTO_IPV6, 10},
 }
 
 -- WSA error numbers the Lua layer tests itself; everything else is mapped
