@@ -13,7 +13,7 @@ SHIM_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -Ishim
 LUAJIT  ?= luajit
 BUSTED   = $(LUAJIT) /usr/bin/busted
 
-SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/lookup.c shim/shared.c shim/lthread.c
+SHIM_COMMON = shim/common.c shim/oserr_posix.c shim/thread_posix.c shim/lookup.c shim/shared.c shim/lthread.c
 SHIM_HDRS   = shim/socket2.h shim/s2_internal.h shim/s2_thread.h
 SHIM        = socket2/shim.so
 # the backend of the default shim: kqueue on macOS and FreeBSD (not tested
@@ -152,10 +152,10 @@ test: deps
 MINGW      ?= x86_64-w64-mingw32-
 WIN         = build/win
 WIN_SHIM    = $(WIN)/lib/socket2/shim.dll
-WIN_SRC     = shim/iocp.c shim/common.c shim/oserr_win.c shim/lookup.c shim/shared.c shim/lthread.c
+WIN_SRC     = shim/iocp.c shim/common.c shim/oserr_win.c shim/thread_win.c shim/lookup.c shim/shared.c shim/lthread.c
 WIN_CFLAGS  = -O2 -g -std=gnu11 -Wall -Wextra -Werror -Ishim -D_WIN32_WINNT=0x0600
 WIN_LIBS    = -lws2_32 -lntdll
-WIN_ONLY    = shim/iocp.c shim/oserr_win.c shim/test/test_iocp.c
+WIN_ONLY    = shim/iocp.c shim/oserr_win.c shim/thread_win.c shim/test/test_iocp.c
 
 win-setup:
 	@sh tools/wine/setup.sh

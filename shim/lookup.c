@@ -2,17 +2,14 @@
  * lookup never stalls a loop. A request's end is posted to its loop's inbox
  * as an S2_DONE|S2_LOOKUP event. One global mutex guards request states: the
  * worker, the owner (take/cancel) and s2_close can race for a request. */
-#if !defined(_WIN32) && !defined(_GNU_SOURCE)
-#  define _GNU_SOURCE  /* dladdr */
-#endif
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+/* the one platform switch left here: where getaddrinfo is declared */
 #if defined(_WIN32)
 #  include <winsock2.h>
 #  include <ws2tcpip.h>
 #else
-#  include <dlfcn.h>
 #  include <sys/types.h>
 #  include <sys/socket.h>
 #  include <netdb.h>
@@ -42,19 +39,9 @@ static s2_cond  cv;
 static int      inited, threads, idle;
 static struct s2_lookup *q_head, *q_tail;
 
-#if defined(_WIN32)
-static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
-static BOOL CALLBACK s2__init_cb(PINIT_ONCE o, PVOID p, PVOID *c) {
-    (void)o; (void)p; (void)c;
-    s2_mutex_init(&mu); s2_cond_init(&cv); inited = 1;
-    return TRUE;
-}
-static void s2__init(void) { InitOnceExecuteOnce(&once, s2__init_cb, NULL, NULL); }
-#else
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+static s2_once once = S2_ONCE_INIT;
 static void s2__init_cb(void) { s2_mutex_init(&mu); s2_cond_init(&cv); inited = 1; }
-static void s2__init(void) { pthread_once(&once, s2__init_cb); }
-#endif
+static void s2__init(void) { s2__once(&once, s2__init_cb); }
 
 static void s2__free_req(struct s2_lookup *r) {
     if (r->res) freeaddrinfo(r->res);
@@ -95,6 +82,12 @@ static void s2__worker(void *arg) {
     }
 }
 
+/* Workers outlive any loop: the library that holds their code stays. */
+static int32_t s2__start_worker(void) {
+    s2__pin_module();
+    return s2__thrd_start_detached(s2__worker, NULL, 256 * 1024);
+}
+
 static char *s2__strdup(const char *s) {
     size_t n;
     char *p;
@@ -124,7 +117,7 @@ S2_API int32_t s2_lookup_start(s2_loop *loop, const char *host, const char *serv
     r->id = id; r->gen = gen; r->loop = loop; r->state = S2_LK_QUEUED;
     s2_mutex_lock(&mu);
     if (idle == 0 && threads < S2_LOOKUP_THREADS) {
-        if (s2__thread_start(s2__worker, NULL) == 0) threads++;
+        if (s2__start_worker() == 0) threads++;
         else if (threads == 0) { s2_mutex_unlock(&mu); s2__free_req(r); return -S2_EAGAIN; }
     }
     c = S2_COMMON(loop);
@@ -177,57 +170,3 @@ S2_INTERNAL void s2__lookups_abandon(s2_loop *loop) {
     while (S2_COMMON(loop)->lookups) s2__abandon_locked(S2_COMMON(loop)->lookups);
     s2_mutex_unlock(&mu);
 }
-
-#if defined(_WIN32)
-typedef struct { void (*fn)(void *); void *arg; } s2__tstart;
-static DWORD WINAPI s2__thread_main(LPVOID p) {
-    s2__tstart t = *(s2__tstart *)p;
-    free(p);
-    t.fn(t.arg);
-    return 0;
-}
-int s2__thread_start(void (*fn)(void *), void *arg) {
-    s2__tstart *t = malloc(sizeof *t);
-    HANDLE h, self;
-    if (!t) return -S2_ENOMEM;
-    /* workers outlive any loop: pin the DLL, so that unloading it (LuaJIT's
-     * lua_close frees ffi.load'ed libraries) never pulls their code away */
-    GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
-                       (LPCWSTR)(void *)s2__thread_main, (HMODULE *)&self);
-    t->fn = fn; t->arg = arg;
-    h = CreateThread(NULL, 0, s2__thread_main, t, 0, NULL);
-    if (!h) { free(t); return -S2_EAGAIN; }
-    CloseHandle(h);
-    return 0;
-}
-#else
-typedef struct { void (*fn)(void *); void *arg; } s2__tstart;
-static void *s2__thread_main(void *p) {
-    s2__tstart t = *(s2__tstart *)p;
-    free(p);
-    t.fn(t.arg);
-    return NULL;
-}
-int s2__thread_start(void (*fn)(void *), void *arg) {
-    pthread_t th;
-    pthread_attr_t attr;
-    int rc;
-    Dl_info self;
-    s2__tstart *t = malloc(sizeof *t);
-    if (!t) return -S2_ENOMEM;
-    /* workers outlive any loop: make the shim library undeletable, so that
-     * unloading it (LuaJIT's lua_close dlclose()s ffi.load'ed libraries)
-     * never pulls code away from a worker still inside getaddrinfo. NOLOAD:
-     * only promotes the loaded library (nothing when linked statically). */
-    if (dladdr((void *)s2__thread_main, &self) && self.dli_fname)
-        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-    t->fn = fn; t->arg = arg;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    rc = pthread_create(&th, &attr, s2__thread_main, t);
-    pthread_attr_destroy(&attr);
-    if (rc) { free(t); return -S2_EAGAIN; }
-    return 0;
-}
-#endif
