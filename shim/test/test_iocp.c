@@ -442,6 +442,69 @@ static void test_lookup(void) {
     close_loop(l);
 }
 
+/* Waits up to ms for the event of slot id (others are dropped): 1 if it came. */
+static int wait_id(s2_loop *l, uint32_t id, DWORD ms, s2_event *ev) {
+    DWORD t0 = GetTickCount();
+    while (GetTickCount() - t0 < ms)
+        if (s2_wait(l, ev, 1, 50) == 1 && ev->id == id) return 1;
+    return 0;
+}
+
+static void test_nameinfo(void) {
+    s2_loop *l;
+    s2_lookup *req;
+    s2_event ev;
+    struct sockaddr_in a = loopback(8080);
+    char host[64], serv[16];
+    int i, rc;
+    s2_open(-1, &l);
+    CHECK_EQ(s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST | NI_NUMERICSERV, 8, 80, &req), 0,
+             "nameinfo started");
+    CHECK(wait_id(l, 8, GUARD_MS, &ev) && ev.gen == 80 && ev.flags == (S2_DONE | S2_LOOKUP) && ev.result == 0,
+          "nameinfo event arrives");
+    CHECK(s2_nameinfo_take(req, host, sizeof host, serv, sizeof serv) == 0 && strcmp(host, "127.0.0.1") == 0
+          && strcmp(serv, "8080") == 0, "nameinfo_take: 127.0.0.1, 8080");
+
+    CHECK_EQ(s2_nameinfo_start(l, &a, sizeof a, 0, 9, 90, &req), 0, "nameinfo with flags 0 started");
+    if (CHECK(wait_id(l, 9, GUARD_MS, &ev) && ev.result == 0, "it completes with 0")) {
+        CHECK(s2_nameinfo_take(req, host, sizeof host, serv, sizeof serv) == 0 && host[0] != 0,
+              "127.0.0.1 has a name");
+        printf("#   127.0.0.1:8080 is %s:%s\n", host, serv);
+    } else {
+        s2_lookup_cancel(req);
+    }
+
+    a.sin_family = 12345;  /* no such family */
+    CHECK_EQ(s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST, 10, 100, &req), 0, "nameinfo of a bad family started");
+    CHECK(wait_id(l, 10, GUARD_MS, &ev) && ev.result == -S2_EAI_FAMILY, "it ends with -S2_EAI_FAMILY");
+    CHECK_EQ(s2_nameinfo_take(req, host, sizeof host, serv, sizeof serv), -S2_EAI_FAMILY,
+             "nameinfo_take returns -S2_EAI_FAMILY");
+    rc = getnameinfo((struct sockaddr *)&a, sizeof a, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+    CHECK_EQ(s2_from_gaierror(rc, 0), -S2_EAI_FAMILY, "from_gaierror(getnameinfo of a bad family)");
+    CHECK_EQ(s2_from_gaierror(0, 0), 0, "from_gaierror(0) is 0");
+    CHECK_EQ(s2_from_gaierror(WSAHOST_NOT_FOUND, 0), -S2_EAI_NONAME, "from_gaierror(WSAHOST_NOT_FOUND)");
+
+    /* cancel right after the start */
+    a = loopback(80);
+    CHECK_EQ(s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST, 11, 1, &req), 0, "nameinfo started");
+    s2_lookup_cancel(req);
+    CHECK(!wait_id(l, 11, 200, &ev), "lookup_cancel right after nameinfo_start: no event");
+    /* cancel after the end: once the port is handed out, the worker's post
+     * wakes the loop's thread with an APC (run here, so the event stays in
+     * the loop's inbox); then the cancel takes the event back */
+    s2_handle(l);
+    CHECK_EQ(s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST, 12, 1, &req), 0, "nameinfo started");
+    CHECK(SleepEx(GUARD_MS, TRUE) == WAIT_IO_COMPLETION, "its end wakes the loop's thread");
+    s2_lookup_cancel(req);
+    CHECK_EQ(s2_wait(l, &ev, 1, 0), 0, "lookup_cancel of a finished reverse lookup: its event is gone");
+    close_loop(l);
+
+    s2_open(-1, &l);
+    for (i = 0; i < 10; i++) s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST, 20 + i, 1, &req);
+    close_loop(l);
+    CHECK(1, "s2_close with 10 pending reverse lookups returns");
+}
+
 int main(void) {
     WSADATA wd;
     if (WSAStartup(MAKEWORD(2, 2), &wd)) bail("WSAStartup");
@@ -456,6 +519,7 @@ int main(void) {
     test_shared();
     test_close_pending();
     test_lookup();
+    test_nameinfo();
     printf("1..%d\n", n_checks);
     return n_failed ? 1 : 0;
 }
