@@ -64,11 +64,11 @@ $(KQ_SHIM): shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
 
 build/test_kqemu: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
+	$(CC) $(CFLAGS) $(WARN) -Ishim/test -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
 
 build/test_kqemu_macos: spec/kqemu/test_kqemu.c $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(WARN) -DKQEMU_LAYOUT_MACOS -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
+	$(CC) $(CFLAGS) $(WARN) -DKQEMU_LAYOUT_MACOS -Ishim/test -Ispec/kqemu/include -o $@ spec/kqemu/test_kqemu.c $(KQEMU) -lpthread
 
 build/test_kqueue_shim: shim/test/test_kqueue_shim.c shim/kqueue.c $(SHIM_COMMON) $(SHIM_HDRS) $(KQEMU) $(KQEMU_HDRS)
 	@mkdir -p build
