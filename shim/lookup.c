@@ -105,8 +105,11 @@ static void s2__worker(void *arg) {
 
 /* Workers outlive any loop: the library that holds their code stays. */
 static int32_t s2__start_worker(void) {
+    s2_thrd t;
+    int32_t rc;
     s2__pin_module();
-    return s2__thrd_start_detached(s2__worker, NULL, 256 * 1024);
+    if ((rc = s2__thrd_create(&t, s2__worker, NULL, 256 * 1024)) == 0) s2__thrd_detach(t);
+    return rc;
 }
 
 /* A new request of this kind for loop, or NULL (*rc says why). */

@@ -61,8 +61,6 @@ S2_INTERNAL void s2__once(s2_once *once, void (*fn)(void));
 S2_INTERNAL int32_t s2__thrd_create(s2_thrd *t, void (*fn)(void *), void *arg, size_t stack);
 S2_INTERNAL void    s2__thrd_join(s2_thrd t);
 S2_INTERNAL void    s2__thrd_detach(s2_thrd t);
-/* s2__thrd_create, then s2__thrd_detach. */
-S2_INTERNAL int32_t s2__thrd_start_detached(void (*fn)(void *), void *arg, size_t stack);
 
 /* Makes the shim library undeletable, so that unloading it (LuaJIT's
  * lua_close unloads ffi.load'ed libraries) never pulls code away from a

@@ -35,13 +35,6 @@ S2_INTERNAL int32_t s2__thrd_create(s2_thrd *t, void (*fn)(void *), void *arg, s
 S2_INTERNAL void s2__thrd_join(s2_thrd t) { pthread_join(t, NULL); }
 S2_INTERNAL void s2__thrd_detach(s2_thrd t) { pthread_detach(t); }
 
-S2_INTERNAL int32_t s2__thrd_start_detached(void (*fn)(void *), void *arg, size_t stack) {
-    s2_thrd t;
-    int32_t rc = s2__thrd_create(&t, fn, arg, stack);
-    if (rc == 0) s2__thrd_detach(t);
-    return rc;
-}
-
 S2_INTERNAL void s2__pin_module(void) {
     /* NOLOAD: only promotes the library that holds this code (nothing when
      * the shim is linked into the program) */

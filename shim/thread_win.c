@@ -39,13 +39,6 @@ S2_INTERNAL void s2__thrd_join(s2_thrd t) {
 
 S2_INTERNAL void s2__thrd_detach(s2_thrd t) { CloseHandle(t); }
 
-S2_INTERNAL int32_t s2__thrd_start_detached(void (*fn)(void *), void *arg, size_t stack) {
-    s2_thrd t;
-    int32_t rc = s2__thrd_create(&t, fn, arg, stack);
-    if (rc == 0) s2__thrd_detach(t);
-    return rc;
-}
-
 S2_INTERNAL void s2__pin_module(void) {
     HMODULE self;
     GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,

@@ -48,29 +48,22 @@ static int drain(s2_loop *l, s2_event *ev, int max) {
     return n;
 }
 
-static int tcp_listener(struct sockaddr_in *sa) {
+/* A socket of type bound to 127.0.0.1, port 0 (a stream one listens);
+ * *sa gets its address. */
+static int loopback_socket(int type, struct sockaddr_in *sa) {
     socklen_t len = sizeof *sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, 64) != 0 ||
-        getsockname(fd, (struct sockaddr *)sa, &len) != 0)
-        bail("tcp listener");
-    return fd;
-}
-
-static int udp_bound(struct sockaddr_in *sa) {
-    socklen_t len = sizeof *sa;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     memset(sa, 0, sizeof *sa);
     sa->sin_family = AF_INET;
     sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof *sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)sa, &len) != 0)
-        bail("udp socket");
+        (type == SOCK_STREAM && listen(fd, 64) != 0) || getsockname(fd, (struct sockaddr *)sa, &len) != 0)
+        bail("loopback socket");
     return fd;
 }
+
+static int tcp_listener(struct sockaddr_in *sa) { return loopback_socket(SOCK_STREAM, sa); }
+static int udp_bound(struct sockaddr_in *sa) { return loopback_socket(SOCK_DGRAM, sa); }
 
 #define DONE_R (S2_DONE | S2_READ)
 #define DONE_W (S2_DONE | S2_WRITE)

@@ -512,6 +512,28 @@ static void test_lookup_noname(void) {
     s2_close(l);
 }
 
+/* The two kinds of request, started the same way for the tests that do
+ * the same to both: a forward lookup of 127.0.0.1:80, a reverse one. */
+typedef int32_t (*start_fn)(s2_loop *l, uint32_t id, uint32_t gen, s2_lookup **req);
+
+static int32_t start_forward(s2_loop *l, uint32_t id, uint32_t gen, s2_lookup **req) {
+    return s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, id, gen, req);
+}
+
+static struct sockaddr_in sin_of(const char *ip, int port) {
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) bail("inet_pton");
+    return a;
+}
+
+static int32_t start_reverse(s2_loop *l, uint32_t id, uint32_t gen, s2_lookup **req) {
+    struct sockaddr_in a = sin_of("127.0.0.1", 80);
+    return s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST | NI_NUMERICSERV, id, gen, req);
+}
+
 /* Queues n lookups (ids 500..) so that a lookup started next waits behind
  * them: take/cancel then act on a request that is almost surely unfinished.
  * Left to s2_close, which abandons them. */
@@ -520,9 +542,65 @@ static void start_backlog(s2_loop *l, int n) {
     s2_lookup *req;
     int i;
     for (i = 0; i < n; i++)
-        if (s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0,
-                            500 + (uint32_t)i, 1, &req) != 0)
-            bail("s2_lookup_start");
+        if (start_forward(l, 500 + (uint32_t)i, 1, &req) != 0) bail("s2_lookup_start");
+}
+
+static int fd_readable(int fd) {
+    struct pollfd pfd = { .fd = fd, .events = POLLIN, .revents = 0 };
+    return poll(&pfd, 1, 0) == 1;
+}
+
+/* Once s2_lookup_cancel returns, the worker can no longer post; the loop's
+ * eventfd sits in its epoll set, so an unreadable epoll fd right then
+ * proves the request was cancelled while still pending. An idle worker
+ * often beats the cancel, so the caller keeps the workers busy with another
+ * loop's backlog, and this retries (20 times) if it still wins: 1 when a
+ * cancel caught the request (id) pending. */
+static int cancel_pending(s2_loop *l, start_fn start, uint32_t id) {
+    s2_lookup *req;
+    s2_event ev[16];
+    int tries, pending = 0;
+    for (tries = 0; tries < 20 && !pending; tries++) {
+        if (start(l, id, (uint32_t)tries, &req) != 0) bail("start a lookup");
+        s2_lookup_cancel(req);
+        pending = !fd_readable((int)s2_handle(l));
+        if (!pending) while (s2_wait(l, ev, 16, 0) > 0) {}
+    }
+    if (tries > 1) diag("the request beat the cancel %d time(s)", tries - 1);
+    return pending;
+}
+
+/* Cancels a finished request: the epoll fd turns readable once its event
+ * is posted (the loop's eventfd is in it), which tells us it is done. */
+static void cancel_finished(start_fn start, uint32_t id, const char *what) {
+    s2_loop *l = open_loop();
+    s2_lookup *req;
+    s2_event e;
+    struct pollfd pfd;
+    char name[128];
+    if (start(l, id, 1, &req) != 0) bail("start a lookup");
+    pfd.fd = (int)s2_handle(l); pfd.events = POLLIN; pfd.revents = 0;
+    snprintf(name, sizeof name, "a finished %s makes the loop's fd readable", what);
+    CHECK(poll(&pfd, 1, 3000) == 1, name);
+    s2_lookup_cancel(req);  /* frees it: valgrind/ASan check that */
+    snprintf(name, sizeof name, "lookup_cancel after completion of a %s: its event never arrives", what);
+    CHECK(!wait_for(l, id, 100, &e), name);
+    s2_close(l);
+}
+
+/* s2_close abandons 20 pending requests; the workers free them. */
+static void close_pending(start_fn start, uint32_t id, const char *what) {
+    s2_loop *l = open_loop();
+    s2_lookup *req;
+    uint32_t i;
+    int bad = 0;
+    char name[128];
+    for (i = 0; i < 20; i++) bad += start(l, id + i, 1, &req) != 0;
+    snprintf(name, sizeof name, "20 %ss started", what);
+    CHECK_EQ(bad, 0, name);
+    s2_close(l);
+    snprintf(name, sizeof name, "s2_close with 20 pending %ss returns", what);
+    CHECK(1, name);
 }
 
 static void test_lookup_take_early(void) {
@@ -552,63 +630,25 @@ static void test_lookup_take_early(void) {
     s2_close(l);  /* abandons the backlog; drops events still in the inbox */
 }
 
-static int fd_readable(int fd) {
-    struct pollfd pfd = { .fd = fd, .events = POLLIN, .revents = 0 };
-    return poll(&pfd, 1, 0) == 1;
-}
-
 static void test_lookup_cancel(void) {
     s2_loop *l = open_loop(), *busy = open_loop();
-    s2_lookup *req = NULL;
-    s2_event e, ev[16];
-    struct pollfd pfd;
-    int tries, pending = 0;
-    /* Once s2_lookup_cancel returns, the worker can no longer post; the
-     * loop's eventfd sits in its epoll set, so an unreadable epoll fd right
-     * then proves the request was cancelled while still pending. An idle
-     * worker often beats the cancel (the TODO below), so keep the workers
-     * busy with another loop's backlog, and retry if it still wins. */
+    s2_event e;
     start_backlog(busy, BACKLOG);
-    for (tries = 0; tries < 20 && !pending; tries++) {
-        if (s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0,
-                            77, (uint32_t)tries, &req) != 0)
-            bail("s2_lookup_start");
-        s2_lookup_cancel(req);
-        pending = !fd_readable((int)s2_handle(l));
-        if (!pending) while (s2_wait(l, ev, 16, 0) > 0) {}
-    }
-    if (tries > 1) diag("the lookup beat the cancel %d time(s)", tries - 1);
-    CHECK(pending, "lookup_cancel right after start caught the request pending");
+    CHECK(cancel_pending(l, start_forward, 77), "lookup_cancel right after start caught the request pending");
     CHECK(!wait_for(l, 77, 200, &e), "after lookup_cancel its event never arrives");
     s2_lookup_cancel(NULL);
     CHECK(1, "lookup_cancel(NULL) is a no-op");
     s2_close(l);
     s2_close(busy);
-
-    /* Cancel a finished lookup: the epoll fd turns readable once the event
-     * is posted (the loop's eventfd is in it), which tells us it is done. */
-    l = open_loop();
-    if (s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0, 78, 1, &req) != 0)
-        bail("s2_lookup_start");
-    pfd.fd = (int)s2_handle(l); pfd.events = POLLIN; pfd.revents = 0;
-    CHECK(poll(&pfd, 1, 3000) == 1, "a finished lookup makes the loop's fd readable");
-    s2_lookup_cancel(req);  /* frees it: valgrind/ASan check that */
-    CHECK(!wait_for(l, 78, 100, &e), "lookup_cancel after completion: its event never arrives");
-    s2_close(l);
+    cancel_finished(start_forward, 78, "lookup");
 }
 
 static void test_lookup_close_pending(void) {
-    s2_loop *l = open_loop();
+    s2_loop *l;
     s2_lookup *req;
     s2_event e;
-    uint32_t i;
-    int bad = 0, got;
-    for (i = 0; i < 20; i++)
-        bad += s2_lookup_start(l, "127.0.0.1", "80", AF_INET, SOCK_STREAM, 0, 0,
-                               100 + i, 1, &req) != 0;
-    CHECK_EQ(bad, 0, "20 lookups started");
-    s2_close(l);  /* abandons them; the workers free them */
-    CHECK(1, "s2_close with 20 pending lookups returns");
+    int got;
+    close_pending(start_forward, 100, "lookup");
     /* the shared workers are still usable by a new loop */
     l = open_loop();
     got = lookup_sync(l, "127.0.0.1", "80", AF_INET, AI_NUMERICHOST, 1, &e, &req);
@@ -678,15 +718,6 @@ static void test_lookup_many(void) {
 }
 
 /* ---- reverse lookups (getnameinfo) ----------------------------------------- */
-
-static struct sockaddr_in sin_of(const char *ip, int port) {
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) bail("inet_pton");
-    return a;
-}
 
 /* Starts a reverse lookup and waits for its event; 1 when it came. */
 static int nameinfo_sync(s2_loop *l, const void *sa, int salen, int flags, uint32_t id,
@@ -800,17 +831,14 @@ static void test_nameinfo_errors(void) {
 
 static void test_nameinfo_cancel(void) {
     s2_loop *l = open_loop(), *busy = open_loop();
-    struct sockaddr_in a = sin_of("127.0.0.1", 80);
     s2_lookup *req = NULL;
-    s2_event e, ev[16];
-    struct pollfd pfd;
+    s2_event e;
     char host[64], serv[16];
-    int tries, pending = 0;
     int32_t rc;
-    /* as test_lookup_cancel: the workers are kept busy so that the cancel
-     * catches the request still queued */
+    /* as test_lookup_cancel: the workers are kept busy so that the take and
+     * the cancel catch the request still queued */
     start_backlog(busy, BACKLOG);
-    if (s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST, 79, 1, &req) != 0) bail("s2_nameinfo_start");
+    if (start_reverse(l, 79, 1, &req) != 0) bail("s2_nameinfo_start");
     rc = s2_nameinfo_take(req, host, sizeof host, serv, sizeof serv);
     if (rc == -S2_EAGAIN) {
         CHECK(1, "nameinfo_take before completion is -S2_EAGAIN");
@@ -821,41 +849,20 @@ static void test_nameinfo_cancel(void) {
         skip("the early-taken reverse lookup still completes", "it had already finished");
         skip("nameinfo_take after the event is 0", "it had already finished");
     }
-    for (tries = 0; tries < 20 && !pending; tries++) {
-        if (s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST, 80, (uint32_t)tries, &req) != 0)
-            bail("s2_nameinfo_start");
-        s2_lookup_cancel(req);
-        pending = !fd_readable((int)s2_handle(l));
-        if (!pending) while (s2_wait(l, ev, 16, 0) > 0) {}
-    }
-    if (tries > 1) diag("the reverse lookup beat the cancel %d time(s)", tries - 1);
-    CHECK(pending, "lookup_cancel right after nameinfo_start caught it pending");
+    CHECK(cancel_pending(l, start_reverse, 80), "lookup_cancel right after nameinfo_start caught it pending");
     CHECK(!wait_for(l, 80, 200, &e), "after lookup_cancel its event never arrives");
     s2_close(l);
     s2_close(busy);
-
-    l = open_loop();
-    if (s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST, 81, 1, &req) != 0) bail("s2_nameinfo_start");
-    pfd.fd = (int)s2_handle(l); pfd.events = POLLIN; pfd.revents = 0;
-    CHECK(poll(&pfd, 1, 3000) == 1, "a finished reverse lookup makes the loop's fd readable");
-    s2_lookup_cancel(req);  /* frees it */
-    CHECK(!wait_for(l, 81, 100, &e), "lookup_cancel of a finished reverse lookup: its event never arrives");
-    s2_close(l);
+    cancel_finished(start_reverse, 81, "reverse lookup");
 }
 
 static void test_nameinfo_close_pending(void) {
-    s2_loop *l = open_loop();
     struct sockaddr_in a = sin_of("127.0.0.1", 80);
+    s2_loop *l;
     s2_lookup *req;
     s2_event e;
     char host[64], serv[16];
-    uint32_t i;
-    int bad = 0;
-    for (i = 0; i < 20; i++)
-        bad += s2_nameinfo_start(l, &a, sizeof a, NI_NUMERICHOST | NI_NUMERICSERV, 300 + i, 1, &req) != 0;
-    CHECK_EQ(bad, 0, "20 reverse lookups started");
-    s2_close(l);  /* abandons them */
-    CHECK(1, "s2_close with 20 pending reverse lookups returns");
+    close_pending(start_reverse, 300, "reverse lookup");
     l = open_loop();
     if (CHECK(nameinfo_sync(l, &a, sizeof a, NI_NUMERICHOST | NI_NUMERICSERV, 1, &e, &req) && e.result == 0,
               "a reverse lookup on a new loop works after that"))
