@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
-/* the one platform switch left here: where getaddrinfo is declared */
+/* the one platform switch left here: the headers that declare getaddrinfo
+ * and getnameinfo differ (winsock vs netdb), and an include cannot move */
 #if defined(_WIN32)
 #  include <winsock2.h>
 #  include <ws2tcpip.h>
