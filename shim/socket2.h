@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define S2_ABI_VERSION 1
+#define S2_ABI_VERSION 2
 
 /* S2_CDEF_BEGIN */
 typedef struct s2_loop s2_loop;
