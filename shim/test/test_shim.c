@@ -809,7 +809,8 @@ static void test_nameinfo_errors(void) {
 
     a = sin_of("127.0.0.1", 80);
     memset(&big, 0, sizeof big);
-    CHECK_EQ(s2_nameinfo_start(NULL, &a, sizeof a, 0, 1, 1, &req), -S2_EINVAL, "nameinfo_start(NULL loop) is -S2_EINVAL");
+    CHECK_EQ(s2_nameinfo_start(NULL, &a, sizeof a, 0, 1, 1, &req), -S2_EINVAL,
+             "nameinfo_start(NULL loop) is -S2_EINVAL");
     CHECK_EQ(s2_nameinfo_start(l, NULL, sizeof a, 0, 1, 1, &req), -S2_EINVAL, "nameinfo_start(NULL sa) is -S2_EINVAL");
     CHECK_EQ(s2_nameinfo_start(l, &a, 0, 0, 1, 1, &req), -S2_EINVAL, "nameinfo_start(salen 0) is -S2_EINVAL");
     CHECK_EQ(s2_nameinfo_start(l, &big, sizeof big + 1, 0, 1, 1, &req), -S2_EINVAL,
