@@ -48,37 +48,39 @@ enum {                        /* user_data tag bits, beside S2_READ/S2_WRITE */
 #define S2_UD(gen, tag, id) (((uint64_t)(gen) << 32) | ((uint64_t)(tag) << 24) | (id))
 #define S2_UD_TAG(ud) ((uint32_t)((ud) >> 24) & 0xff)
 
-typedef struct s2_msgrec {
+typedef struct s2__msgrec {
     struct msghdr msg;
     struct iovec iov;
     uint32_t *addrlenp;       /* RECVFROM: receives msg.msg_namelen */
-    struct s2_msgrec *next;   /* free list */
-} s2_msgrec;
+    struct s2__msgrec *next;  /* free list */
+} s2__msgrec;
 
-typedef struct s2_chunk {
-    struct s2_chunk *next;
-    s2_msgrec recs[S2_MSG_CHUNK];
-} s2_chunk;
+typedef struct s2__chunk {
+    struct s2__chunk *next;
+    s2__msgrec recs[S2_MSG_CHUNK];
+} s2__chunk;
 
-typedef struct s2_pending {   /* per (id, direction) */
+typedef struct s2__pending {  /* per (id, direction) */
     uint64_t ud;              /* user_data of the pending op, 0: none */
-    s2_msgrec *msg;           /* its msghdr record (RECVFROM, SENDTO) */
-} s2_pending;
+    s2__msgrec *msg;          /* its msghdr record (RECVFROM, SENDTO) */
+} s2__pending;
 
 struct s2_loop {
     s2_common c;              /* first: see S2_COMMON */
     struct io_uring ring;
     int evfd;
-    s2_pending *pend;         /* [id * 2 + (direction == S2_WRITE)] */
+    s2__pending *pend;        /* [id * 2 + (direction == S2_WRITE)] */
     uint32_t npend;
-    s2_msgrec *free;
-    s2_chunk *chunks;
+    s2__msgrec *free;
+    s2__chunk *chunks;
     uint32_t npending;        /* ops submitted and not yet harvested */
     uint32_t msg_inflight;    /* records the kernel may still write */
 };
 
 const char *const s2__backend_name = "io_uring";
 const uint32_t s2__backend_caps = S2_CAP_COMPLETION;
+
+static int32_t s2__err(void) { return s2_from_oserror(errno); }
 
 /* The wakeup reads of every ring land here; the value is never used, so the
  * buffer outlives any ring whose teardown is still in progress. */
@@ -145,7 +147,7 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     }
     if (!s2__ops_supported(&l->ring)) { rc = -S2_ENOSYS; goto fail; }  /* too old */
     l->evfd = eventfd(0, EFD_CLOEXEC);  /* blocking: the ring polls it */
-    if (l->evfd < 0) { rc = s2_from_oserror(errno); goto fail; }
+    if (l->evfd < 0) { rc = s2__err(); goto fail; }
     if ((rc = s2__arm_wake(l)) < 0) goto fail;
     io_uring_submit(&l->ring);
     *out = l;
@@ -188,7 +190,7 @@ S2_INTERNAL void s2__backend_close(s2_loop *l) {
     io_uring_queue_exit(&l->ring);
     close(l->evfd);
     while (l->chunks && !keep) {
-        s2_chunk *next = l->chunks->next;
+        s2__chunk *next = l->chunks->next;
         free(l->chunks);
         l->chunks = next;
     }
@@ -200,11 +202,11 @@ S2_INTERNAL void s2__backend_close(s2_loop *l) {
 S2_INTERNAL int64_t s2__backend_handle(s2_loop *l) { return l->ring.ring_fd; }
 
 /* The pending-op entry of (id, direction), growing the table as needed. */
-static s2_pending *s2__pend(s2_loop *l, uint32_t id, uint32_t dir, int grow) {
+static s2__pending *s2__pend(s2_loop *l, uint32_t id, uint32_t dir, int grow) {
     uint32_t i = id * 2 + (dir == S2_WRITE);
     if (i >= l->npend) {
         uint32_t n = l->npend ? l->npend : 256;
-        s2_pending *p;
+        s2__pending *p;
         if (!grow) return NULL;
         while (n <= i) n *= 2;
         if (!(p = realloc(l->pend, n * sizeof *p))) return NULL;
@@ -215,11 +217,11 @@ static s2_pending *s2__pend(s2_loop *l, uint32_t id, uint32_t dir, int grow) {
     return &l->pend[i];
 }
 
-static s2_msgrec *s2__msg_get(s2_loop *l) {
-    s2_msgrec *r;
+static s2__msgrec *s2__msg_get(s2_loop *l) {
+    s2__msgrec *r;
     if (!l->free) {
         int i;
-        s2_chunk *c = calloc(1, sizeof *c);
+        s2__chunk *c = calloc(1, sizeof *c);
         if (!c) return NULL;
         c->next = l->chunks;
         l->chunks = c;
@@ -232,7 +234,7 @@ static s2_msgrec *s2__msg_get(s2_loop *l) {
     return r;
 }
 
-static void s2__msg_put(s2_loop *l, s2_msgrec *r) {
+static void s2__msg_put(s2_loop *l, s2__msgrec *r) {
     r->next = l->free;
     l->free = r;
     l->msg_inflight--;
@@ -241,7 +243,7 @@ static void s2__msg_put(s2_loop *l, s2_msgrec *r) {
 static int32_t s2__cancel(s2_loop *l, const s2_op *op) {
     uint32_t dir;
     for (dir = S2_READ; dir <= S2_WRITE; dir <<= 1) {
-        s2_pending *p;
+        s2__pending *p;
         struct io_uring_sqe *sqe;
         if (!(op->flags & dir)) continue;
         p = s2__pend(l, op->id, dir, 0);
@@ -256,8 +258,8 @@ static int32_t s2__cancel(s2_loop *l, const s2_op *op) {
 
 S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     struct io_uring_sqe *sqe;
-    s2_pending *p;
-    s2_msgrec *m = NULL;
+    s2__pending *p;
+    s2__msgrec *m = NULL;
     uint32_t dir, tag;
     int fd = (int)op->fd;
     void *buf = (void *)(uintptr_t)op->buf, *addr = (void *)(uintptr_t)op->addr;
@@ -334,7 +336,7 @@ static int s2__complete(s2_loop *l, const struct io_uring_cqe *cqe, s2_event *ev
     uint64_t ud = cqe->user_data;
     uint32_t tag = S2_UD_TAG(ud), id = (uint32_t)ud & S2_MAX_ID, dir = tag & (S2_READ | S2_WRITE);
     int res = cqe->res;
-    s2_pending *p;
+    s2__pending *p;
     if (tag & S2_T_WAKE) { s2__arm_wake(l); return 0; }
     if (!dir || ud == LIBURING_UDATA_TIMEOUT) return 0;
     if ((p = s2__pend(l, id, dir, 0)) && p->ud == ud) {
@@ -390,5 +392,5 @@ S2_INTERNAL int32_t s2__backend_wake(s2_loop *l) {
     uint64_t one = 1;
     ssize_t r;
     do r = write(l->evfd, &one, sizeof one); while (r < 0 && errno == EINTR);
-    return r < 0 ? s2_from_oserror(errno) : 0;
+    return r < 0 ? s2__err() : 0;
 }

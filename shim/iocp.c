@@ -71,6 +71,7 @@ struct s2_loop {
 const char *const s2__backend_name = "iocp";
 const uint32_t s2__backend_caps = S2_CAP_COMPLETION | S2_CAP_SHARED;
 
+static int32_t s2__err(void) { return s2_from_oserror((int32_t)GetLastError()); }
 static int32_t s2__wsaerr(void) { return s2_from_oserror(WSAGetLastError()); }
 static void s2__lock(s2_loop *l) { if (l->shared) s2_mutex_lock(&l->mu); }
 static void s2__unlock(s2_loop *l) { if (l->shared) s2_mutex_unlock(&l->mu); }
@@ -95,7 +96,7 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     /* the owner thread, woken by an APC once the port is shared */
     if (!DuplicateHandle(GetCurrentProcess(), GetCurrentThread(), GetCurrentProcess(),
                          &l->thread, THREAD_SET_CONTEXT, FALSE, 0)) {
-        rc = s2_from_oserror((int32_t)GetLastError());
+        rc = s2__err();
         goto fail;
     }
     if (handle >= 0) {
@@ -104,7 +105,7 @@ S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     } else if ((l->port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1)) != NULL) {
         l->owned = 1;
     } else {
-        rc = s2_from_oserror((int32_t)GetLastError());
+        rc = s2__err();
         goto fail;
     }
     *out = l;
@@ -239,7 +240,7 @@ static int32_t s2__start(s2_loop *l, s2__rec *r, const s2_op *op) {
     }
     if (r->posted)  /* the result is known now: deliver it through the port */
         return PostQueuedCompletionStatus(l->port, 0, S2_KEY_IO, &r->ov)
-            ? 0 : s2_from_oserror((int32_t)GetLastError());
+            ? 0 : s2__err();
     /* WSAEMSGSIZE: a datagram was truncated at once; its completion (with
      * STATUS_BUFFER_OVERFLOW, which is data) is queued all the same */
     if (rc != 0 && WSAGetLastError() != WSA_IO_PENDING && WSAGetLastError() != WSAEMSGSIZE)
@@ -278,7 +279,7 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
         if (!CreateIoCompletionPort((HANDLE)(SOCKET)op->fd, l->port, S2_KEY_IO, 0)
             && GetLastError() != ERROR_INVALID_PARAMETER) {  /* that one: associated already */
             s2__unlock(l);
-            return s2_from_oserror((int32_t)GetLastError());
+            return s2__err();
         }
         { u_long on = 1; ioctlsocket((SOCKET)op->fd, FIONBIO, &on); }  /* see SEND */
         sl->assoc = 1; sl->gen = op->gen; sl->sock = (SOCKET)op->fd;
@@ -369,7 +370,7 @@ static void CALLBACK s2__apc(ULONG_PTR arg) { (void)arg; }
 S2_INTERNAL int32_t s2__backend_wake(s2_loop *l) {
     BOOL ok = l->shared ? QueueUserAPC(s2__apc, l->thread, 0) != 0
                         : PostQueuedCompletionStatus(l->port, 0, S2_KEY_WAKE, NULL);
-    return ok ? 0 : s2_from_oserror((int32_t)GetLastError());
+    return ok ? 0 : s2__err();
 }
 
 S2_INTERNAL void s2__backend_close(s2_loop *l) {

@@ -15,9 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "s2_internal.h"
-#if !defined(_WIN32)
-#  include <dlfcn.h>
-#endif
 
 typedef struct lua_State lua_State;
 
@@ -40,11 +37,7 @@ struct s2_thread {
     int      ok, done, detached, joined;
     s2_loop *notify;
     uint32_t id, gen;
-#if defined(_WIN32)
-    HANDLE   h;
-#else
-    pthread_t th;
-#endif
+    s2_thrd  th;
 };
 
 static s2_mutex mu;
@@ -53,35 +46,15 @@ static struct s2_thread *running;
 
 /* the host's Lua C API --------------------------------------------------- */
 
-#if defined(_WIN32)
-static void *s2__sym(void *lib, const char *name) {
-    return lib ? (void *)(uintptr_t)GetProcAddress((HMODULE)lib, name) : NULL;
-}
-/* where to look: the program itself, else a lua51.dll; 0 if not there */
-static int s2__lib(int i, void **lib) {
-    *lib = i == 0 ? (void *)GetModuleHandleW(NULL) : (void *)GetModuleHandleA("lua51.dll");
-    return *lib != NULL;
-}
-#else
-static void *s2__sym(void *lib, const char *name) { return dlsym(lib, name); }
-/* where to look: the process's global scope (RTLD_DEFAULT is NULL), else a
- * libluajit that is already loaded, but locally; 0 if not there */
-static int s2__lib(int i, void **lib) {
-    if (i == 0) { *lib = RTLD_DEFAULT; return 1; }
-    *lib = dlopen("libluajit-5.1.so.2", RTLD_NOW | RTLD_NOLOAD);
-    return *lib != NULL;
-}
-#endif
-
 #define S2_SYM(field, name) \
-    (*(void **)(&lua.field) = s2__sym(lib, name)) != NULL
+    (*(void **)(&lua.field) = s2__host_sym(lib, name)) != NULL
 
-static void s2__init_cb_body(void) {
+static void s2__init_cb(void) {
     int i;
     inited = s2_mutex_init(&mu) == 0;
     for (i = 0; i < 2 && !have_lua; i++) {
         void *lib;
-        have_lua = s2__lib(i, &lib) &&
+        have_lua = s2__host_lib(i, &lib) &&
             S2_SYM(newstate, "luaL_newstate") && S2_SYM(openlibs, "luaL_openlibs") &&
             S2_SYM(loadbuffer, "luaL_loadbuffer") && S2_SYM(pushlstring, "lua_pushlstring") &&
             S2_SYM(pcall, "lua_pcall") && S2_SYM(tolstring, "lua_tolstring") &&
@@ -89,18 +62,8 @@ static void s2__init_cb_body(void) {
     }
 }
 
-#if defined(_WIN32)
-static INIT_ONCE once = INIT_ONCE_STATIC_INIT;
-static BOOL CALLBACK s2__init_cb(PINIT_ONCE o, PVOID p, PVOID *c) {
-    (void)o; (void)p; (void)c;
-    s2__init_cb_body();
-    return TRUE;
-}
-static void s2__init(void) { InitOnceExecuteOnce(&once, s2__init_cb, NULL, NULL); }
-#else
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static void s2__init(void) { pthread_once(&once, s2__init_cb_body); }
-#endif
+static s2_once once = S2_ONCE_INIT;
+static void s2__init(void) { s2__once(&once, s2__init_cb); }
 
 /* the thread ------------------------------------------------------------------ */
 
@@ -108,7 +71,8 @@ static void s2__free(struct s2_thread *t) {
     free(t->chunk); free(t->arg); free(t->res); free(t);
 }
 
-static void s2__run(struct s2_thread *t) {
+static void s2__run(void *p) {
+    struct s2_thread *t = p;
     lua_State *L = lua.newstate();
     const char *s = NULL;
     size_t n = 0;
@@ -145,12 +109,6 @@ static void s2__run(struct s2_thread *t) {
     if (detached) s2__free(t);
 }
 
-#if defined(_WIN32)
-static DWORD WINAPI s2__main(LPVOID p) { s2__run(p); return 0; }
-#else
-static void *s2__main(void *p) { s2__run(p); return NULL; }
-#endif
-
 static char *s2__dup(const char *p, size_t n) {
     char *d = malloc(n ? n : 1);
     if (d && n) memcpy(d, p, n);
@@ -173,12 +131,7 @@ S2_API int32_t s2_thread_start(const char *chunk, int32_t chunklen, const char *
     if (!t->chunk || !t->arg) { s2__free(t); return -S2_ENOMEM; }
     t->notify = notify; t->id = id; t->gen = gen;
     s2_mutex_lock(&mu);
-#if defined(_WIN32)
-    t->h = CreateThread(NULL, 0, s2__main, t, 0, NULL);
-    failed = t->h == NULL;
-#else
-    failed = pthread_create(&t->th, NULL, s2__main, t) != 0;
-#endif
+    failed = s2__thrd_create(&t->th, s2__run, t, 0) != 0;
     if (!failed) { t->next = running; if (running) running->prev = t; running = t; }
     s2_mutex_unlock(&mu);
     if (failed) { s2__free(t); return -S2_EAGAIN; }
@@ -188,12 +141,7 @@ S2_API int32_t s2_thread_start(const char *chunk, int32_t chunklen, const char *
 
 S2_API int32_t s2_thread_join(s2_thread *t, const char **res, int32_t *reslen) {
     if (!t || !res || !reslen || t->joined) return -S2_EINVAL;
-#if defined(_WIN32)
-    WaitForSingleObject(t->h, INFINITE);
-    CloseHandle(t->h);
-#else
-    pthread_join(t->th, NULL);
-#endif
+    s2__thrd_join(t->th);
     t->joined = 1;
     *res = t->res ? t->res : "socket2.thread: out of memory";
     *reslen = t->res ? (int32_t)t->reslen : (int32_t)strlen(*res);
@@ -203,11 +151,7 @@ S2_API int32_t s2_thread_join(s2_thread *t, const char **res, int32_t *reslen) {
 S2_API void s2_thread_free(s2_thread *t) {
     if (!t) return;
     if (!t->joined) {
-#if defined(_WIN32)
-        CloseHandle(t->h);
-#else
-        pthread_detach(t->th);
-#endif
+        s2__thrd_detach(t->th);
         s2_mutex_lock(&mu);
         if (!t->done) {  /* still running: it frees itself when it ends */
             t->detached = 1;

@@ -29,8 +29,9 @@ S2_API int32_t s2_from_oserror(int32_t e) {
     }
 }
 
-/* getaddrinfo() result -> -S2_EAI_* (EAI_SYSTEM carries an errno). */
-S2_INTERNAL int32_t s2__from_gai(int rc, int err) {
+/* getaddrinfo()/getnameinfo() result -> 0 or -S2_EAI_* (EAI_SYSTEM: err is
+ * the errno, mapped by s2_from_oserror). */
+S2_API int32_t s2_from_gaierror(int32_t rc, int32_t err) {
     switch (rc) {
     case 0: return 0;
     case EAI_NONAME: return -S2_EAI_NONAME;

@@ -83,8 +83,9 @@ S2_INTERNAL int32_t s2__from_ntstatus(uint32_t st) {
     }
 }
 
-/* getaddrinfo() result -> -S2_EAI_* (on Windows the codes are WSA codes). */
-S2_INTERNAL int32_t s2__from_gai(int rc, int err) {
+/* getaddrinfo()/getnameinfo() result -> 0 or -S2_EAI_* (on Windows the
+ * codes are WSA codes; there is no EAI_SYSTEM, so err is not used). */
+S2_API int32_t s2_from_gaierror(int32_t rc, int32_t err) {
     (void)err;
     switch (rc) {
     case 0: return 0;

@@ -5,13 +5,14 @@
 #define S2_INTERNAL_H
 
 #include "socket2.h"
-#include "s2_thread.h"
 
 #if !defined(_WIN32)
 #  define S2_INTERNAL __attribute__((visibility("hidden")))
 #else
 #  define S2_INTERNAL
 #endif
+
+#include "s2_thread.h"
 
 #define S2_BATCH_MAX 1024  /* kernel events harvested per wait, at most */
 

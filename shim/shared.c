@@ -26,19 +26,9 @@ static s2_mutex reg_mu;
 static int reg_ok;
 static struct s2_group *groups;
 
-#if defined(_WIN32)
-static INIT_ONCE reg_once = INIT_ONCE_STATIC_INIT;
-static BOOL CALLBACK s2__reg_init_cb(PINIT_ONCE o, PVOID p, PVOID *c) {
-    (void)o; (void)p; (void)c;
-    reg_ok = s2_mutex_init(&reg_mu) == 0;
-    return TRUE;
-}
-static void s2__reg_init(void) { InitOnceExecuteOnce(&reg_once, s2__reg_init_cb, NULL, NULL); }
-#else
-static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+static s2_once reg_once = S2_ONCE_INIT;
 static void s2__reg_init_cb(void) { reg_ok = s2_mutex_init(&reg_mu) == 0; }
-static void s2__reg_init(void) { pthread_once(&reg_once, s2__reg_init_cb); }
-#endif
+static void s2__reg_init(void) { s2__once(&reg_once, s2__reg_init_cb); }
 
 /* An index for a joining loop: one never used if any is left, else the one
  * given back longest ago, so that a late event of a loop that left rarely

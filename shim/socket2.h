@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define S2_ABI_VERSION 1
+#define S2_ABI_VERSION 2
 
 /* S2_CDEF_BEGIN */
 typedef struct s2_loop s2_loop;
@@ -111,6 +111,10 @@ S2_API uint32_t    s2_caps(void);
 S2_API const char *s2_errname(int32_t code);     /* "ECONNREFUSED" for -S2_ECONNREFUSED */
 S2_API const char *s2_strerror(int32_t code);    /* human message */
 S2_API int32_t     s2_from_oserror(int32_t oserr); /* errno/WSA code -> -S2_E* */
+/* A getaddrinfo()/getnameinfo() return code -> 0 or -S2_E*: EAI_* (WSA codes
+ * on Windows) -> -S2_EAI_*; EAI_SYSTEM -> s2_from_oserror(oserr), where
+ * oserr is the errno the call left. */
+S2_API int32_t     s2_from_gaierror(int32_t rc, int32_t oserr);
 
 /* handle < 0: create a kernel object; else share an existing one. */
 S2_API int32_t s2_open(int64_t handle, s2_loop **loop);
@@ -141,6 +145,21 @@ S2_API int32_t s2_lookup_start(s2_loop *loop, const char *host, const char *serv
                                s2_lookup **req);
 S2_API int32_t s2_lookup_take(s2_lookup *req, void **addrinfo);
 S2_API void    s2_lookup_cancel(s2_lookup *req);
+
+/* Reverse lookup on the same workers: getnameinfo(sa, salen, host, serv,
+ * flags) with room for a 1025-byte host and a 32-byte service (NI_MAXHOST,
+ * NI_MAXSERV); flags are the OS's NI_* bits; sa is copied (salen: 1 to the
+ * size of a sockaddr_storage). Its end arrives as an event {id, gen,
+ * result = 0 | -S2_EAI_* (or another -S2_E*), flags = S2_DONE | S2_LOOKUP}.
+ * Then s2_nameinfo_take() copies the host and service names, NUL-terminated
+ * and cut to hostlen and servlen bytes (NUL included; "" when the lookup
+ * failed), frees the request and returns its result; or s2_lookup_cancel()
+ * abandons it, as a forward lookup. Either take before the event: -S2_EAGAIN,
+ * the request stays; a take of the other kind of request: -S2_EINVAL. */
+S2_API int32_t s2_nameinfo_start(s2_loop *loop, const void *sa, int32_t salen, int32_t flags,
+                                 uint32_t id, uint32_t gen, s2_lookup **req);
+S2_API int32_t s2_nameinfo_take(s2_lookup *req, char *host, int32_t hostlen,
+                                char *serv, int32_t servlen);
 
 /* OS threads that run Lua (lua/socket2/thread.lua). The new thread runs a
  * fresh Lua state of the LuaJIT this process runs (its C API is looked up

@@ -7,7 +7,6 @@
  * with the reason, except the ones that check that refusal itself. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -15,110 +14,30 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "socket2.h"
+#include "tap.h"
 #include "refuse_uring.h"
 
-/* ---- TAP -------------------------------------------------------------- */
-
-static int n_checks, n_failed;
-
-static int check(int ok, const char *name, int line) {
-    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++n_checks, name);
-    if (!ok) { printf("#   failed at %s:%d\n", __FILE__, line); n_failed++; }
-    fflush(stdout);
-    return ok;
-}
-
-static void diag(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("#   ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
-static void bail(const char *why) {
-    printf("Bail out! %s (errno %d)\n", why, errno);
-    exit(1);
-}
-
-#define CHECK(cond, name) check(!!(cond), name, __LINE__)
-#define CHECK_EQ(got, want, name) do {                                          \
-        long long g_ = (long long)(got), w_ = (long long)(want);               \
-        if (!check(g_ == w_, name, __LINE__))                                  \
-            diag("got %lld (%s), want %lld (%s)", g_, s2_errname((int32_t)g_), \
-                 w_, s2_errname((int32_t)w_));                                 \
-    } while (0)
-
 /* ---- helpers ------------------------------------------------------------ */
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static s2_loop *open_loop(void) {
-    s2_loop *l = NULL;
-    if (s2_open(-1, &l) != 0 || !l) bail("s2_open(-1) failed");
-    return l;
-}
-
-static void make_pair(int sv[2]) {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
-        bail("socketpair");
-}
-
-static s2_op mkop(uint32_t op, int64_t fd, uint32_t id, uint32_t gen) {
-    s2_op o;
-    memset(&o, 0, sizeof o);
-    o.op = op; o.fd = fd; o.id = id; o.gen = gen;
-    o.result = 12345;  /* must be overwritten */
-    return o;
-}
-
-static int32_t submit(s2_loop *l, s2_op o) {
-    int32_t n = s2_submit(l, &o, 1);
-    return n < 0 ? n : o.result;
-}
 
 static int32_t submit_io(s2_loop *l, uint32_t op, int fd, uint32_t id, uint32_t gen,
                          void *buf, uint32_t len, uint32_t flags) {
     s2_op o = mkop(op, fd, id, gen);
     o.buf = (uint64_t)(uintptr_t)buf; o.len = len; o.flags = flags;
-    return submit(l, o);
+    return submit_op(l, o);
 }
 
 static int32_t submit_cancel(s2_loop *l, uint32_t id, uint32_t gen, uint32_t dirs) {
     s2_op o = mkop(S2_OP_CANCEL, -1, id, gen);
     o.flags = dirs;
-    return submit(l, o);
-}
-
-/* Harvests for up to timeout_ms until an event for id comes: 1 and *out, or
- * 0. Events for other ids are dropped. */
-static int wait_for(s2_loop *l, uint32_t id, int timeout_ms, s2_event *out) {
-    double end = now_ms() + timeout_ms;
-    s2_event ev[64];
-    for (;;) {
-        int i, n, left = (int)(end - now_ms());
-        if (left < 0) left = 0;
-        n = s2_wait(l, ev, 64, left);
-        for (i = 0; i < n; i++)
-            if (ev[i].id == id) { *out = ev[i]; return 1; }
-        if (n < 0 || left == 0) return 0;
-    }
+    return submit_op(l, o);
 }
 
 /* All events a short drain finds (the kernel has answered by then: every
@@ -129,53 +48,22 @@ static int drain(s2_loop *l, s2_event *ev, int max) {
     return n;
 }
 
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d) bail("opendir /proc/self/fd");
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
-static int fd_is(int64_t fd, const char *what) {
-    char path[64], buf[64];
-    ssize_t n;
-    snprintf(path, sizeof path, "/proc/self/fd/%lld", (long long)fd);
-    n = readlink(path, buf, sizeof buf - 1);
-    if (n < 0) return 0;
-    buf[n] = 0;
-    return strcmp(buf, what) == 0;
-}
-
-static int tcp_listener(struct sockaddr_in *sa) {
+/* A socket of type bound to 127.0.0.1, port 0 (a stream one listens);
+ * *sa gets its address. */
+static int loopback_socket(int type, struct sockaddr_in *sa) {
     socklen_t len = sizeof *sa;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    memset(sa, 0, sizeof *sa);
-    sa->sin_family = AF_INET;
-    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof *sa) != 0 || listen(fd, 64) != 0 ||
-        getsockname(fd, (struct sockaddr *)sa, &len) != 0)
-        bail("tcp listener");
-    return fd;
-}
-
-static int udp_bound(struct sockaddr_in *sa) {
-    socklen_t len = sizeof *sa;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     memset(sa, 0, sizeof *sa);
     sa->sin_family = AF_INET;
     sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof *sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)sa, &len) != 0)
-        bail("udp socket");
+        (type == SOCK_STREAM && listen(fd, 64) != 0) || getsockname(fd, (struct sockaddr *)sa, &len) != 0)
+        bail("loopback socket");
     return fd;
 }
 
-static int under_valgrind(void) {
-    const char *p = getenv("LD_PRELOAD");
-    return p && strstr(p, "vgpreload");
-}
+static int tcp_listener(struct sockaddr_in *sa) { return loopback_socket(SOCK_STREAM, sa); }
+static int udp_bound(struct sockaddr_in *sa) { return loopback_socket(SOCK_DGRAM, sa); }
 
 #define DONE_R (S2_DONE | S2_READ)
 #define DONE_W (S2_DONE | S2_WRITE)
@@ -214,7 +102,7 @@ static void test_refused(int err, int32_t code, const char *name) {
     }
     if (pid < 0 || waitpid(pid, &st, 0) != pid) bail("fork");
     if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
-        printf("ok %d - %s # SKIP cannot install a seccomp filter here\n", ++n_checks, name);
+        skip(name, "cannot install a seccomp filter here");
     else
         CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, name);
 }
@@ -238,7 +126,7 @@ static void test_wait_and_wakeup(void) {
     if (under_valgrind()) {
         /* valgrind 3.19 holds its big lock across io_uring_enter, so the
          * waking thread never runs while the loop waits */
-        printf("ok %d - s2_wakeup from another thread ends wait(-1) # SKIP under valgrind\n", ++n_checks);
+        skip("s2_wakeup from another thread ends wait(-1)", "under valgrind");
     } else {
         if (pthread_create(&th, NULL, wake_thread, l) != 0) bail("pthread_create");
         n = s2_wait(l, ev, 4, -1);  /* the watchdog catches a hang */
@@ -262,15 +150,15 @@ static void test_refusals(void) {
     char buf[8];
     s2_op o;
     make_pair(sv);
-    CHECK_EQ(submit(l, mkop(S2_OP_WATCH, sv[0], 1, 0)), -S2_EOPNOTSUPP, "WATCH is -S2_EOPNOTSUPP");
-    CHECK_EQ(submit(l, mkop(S2_OP_UNWATCH, sv[0], 1, 0)), -S2_EOPNOTSUPP, "UNWATCH is -S2_EOPNOTSUPP");
-    CHECK_EQ(submit(l, mkop(99, sv[0], 1, 0)), -S2_EOPNOTSUPP, "an unknown op is -S2_EOPNOTSUPP");
+    CHECK_EQ(submit_op(l, mkop(S2_OP_WATCH, sv[0], 1, 0)), -S2_EOPNOTSUPP, "WATCH is -S2_EOPNOTSUPP");
+    CHECK_EQ(submit_op(l, mkop(S2_OP_UNWATCH, sv[0], 1, 0)), -S2_EOPNOTSUPP, "UNWATCH is -S2_EOPNOTSUPP");
+    CHECK_EQ(submit_op(l, mkop(99, sv[0], 1, 0)), -S2_EOPNOTSUPP, "an unknown op is -S2_EOPNOTSUPP");
     CHECK_EQ(submit_io(l, S2_OP_RECV, -1, 1, 0, buf, 8, 0), -S2_EBADF, "fd -1 is -S2_EBADF");
     CHECK_EQ(submit_io(l, S2_OP_RECV, sv[0], S2_MAX_ID + 1, 0, buf, 8, 0), -S2_EINVAL,
              "id > S2_MAX_ID is -S2_EINVAL");
     o = mkop(S2_OP_POLL, sv[0], 2, 0);
     o.flags = S2_READ | S2_WRITE;
-    CHECK_EQ(submit(l, o), -S2_EINVAL, "POLL of both directions at once is -S2_EINVAL");
+    CHECK_EQ(submit_op(l, o), -S2_EINVAL, "POLL of both directions at once is -S2_EINVAL");
     CHECK_EQ(submit_cancel(l, 3, 0, S2_READ | S2_WRITE), 0, "CANCEL of nothing is accepted");
     CHECK_EQ(s2_wait(l, (s2_event *)buf, 0, 0), -S2_EINVAL, "wait(max 0) is -S2_EINVAL");
     {
@@ -327,10 +215,10 @@ static void test_accept_connect(void) {
     memset(&peer, 0, sizeof peer);
     o = mkop(S2_OP_ACCEPT, lfd, 10, 2);
     o.addr = (uint64_t)(uintptr_t)&peer; o.addrlenp = (uint64_t)(uintptr_t)&plen; o.addrlen = sizeof peer;
-    CHECK_EQ(submit(l, o), 0, "ACCEPT accepted");
+    CHECK_EQ(submit_op(l, o), 0, "ACCEPT accepted");
     o = mkop(S2_OP_CONNECT, c, 11, 3);
     o.addr = (uint64_t)(uintptr_t)&lsa; o.addrlen = sizeof lsa;
-    CHECK_EQ(submit(l, o), 0, "CONNECT accepted");
+    CHECK_EQ(submit_op(l, o), 0, "CONNECT accepted");
     n = drain(l, ev, 4);
     for (i = 0; i < n; i++) {
         if (ev[i].id == 10 && ev[i].flags == DONE_R) acc = ev[i].result;
@@ -353,7 +241,7 @@ static void test_accept_connect(void) {
     c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     o = mkop(S2_OP_CONNECT, c, 12, 0);
     o.addr = (uint64_t)(uintptr_t)&lsa; o.addrlen = sizeof lsa;
-    submit(l, o);
+    submit_op(l, o);
     CHECK(wait_for(l, 12, 1000, &ev[0]) && ev[0].result == -S2_ECONNREFUSED,
           "CONNECT to a closed port completes with -S2_ECONNREFUSED");
     close(c);
@@ -372,11 +260,11 @@ static void test_datagrams(void) {
     o = mkop(S2_OP_RECVFROM, fb, 20, 1);
     o.buf = (uint64_t)(uintptr_t)rbuf; o.len = sizeof rbuf;
     o.addr = (uint64_t)(uintptr_t)&from; o.addrlen = sizeof from; o.addrlenp = (uint64_t)(uintptr_t)&flen;
-    CHECK_EQ(submit(l, o), 0, "RECVFROM accepted");
+    CHECK_EQ(submit_op(l, o), 0, "RECVFROM accepted");
     o = mkop(S2_OP_SENDTO, fa, 21, 1);
     o.buf = (uint64_t)(uintptr_t)"datagram"; o.len = 8;
     o.addr = (uint64_t)(uintptr_t)&b; o.addrlen = sizeof b;
-    CHECK_EQ(submit(l, o), 0, "SENDTO accepted");
+    CHECK_EQ(submit_op(l, o), 0, "SENDTO accepted");
     {
         s2_event ev[4];
         int i, n = drain(l, ev, 4), gs = 0, gr = 0;
@@ -392,7 +280,7 @@ static void test_datagrams(void) {
     /* without room for the address */
     o = mkop(S2_OP_RECVFROM, fb, 20, 2);
     o.buf = (uint64_t)(uintptr_t)rbuf; o.len = sizeof rbuf;
-    submit(l, o);
+    submit_op(l, o);
     sendto(fa, "x", 1, 0, (struct sockaddr *)&b, sizeof b);
     CHECK(wait_for(l, 20, 1000, &e) && e.result == 1 && e.gen == 2, "RECVFROM without an address buffer");
     close(fa); close(fb);
@@ -451,19 +339,19 @@ static void test_poll(void) {
     make_pair(sv);
     o = mkop(S2_OP_POLL, sv[0], 30, 1);
     o.flags = S2_WRITE;
-    submit(l, o);
+    submit_op(l, o);
     CHECK(wait_for(l, 30, 1000, &e) && e.result == 0 && (e.flags & DONE_W) == DONE_W,
           "POLL S2_WRITE on a writable socket completes at once");
     o.flags = S2_READ;
-    CHECK_EQ(submit(l, o), 0, "POLL S2_READ accepted");
+    CHECK_EQ(submit_op(l, o), 0, "POLL S2_READ accepted");
     CHECK_EQ(s2_wait(l, &e, 1, 0), 0, "nothing to read: the POLL stays pending");
     if (write(sv[1], "p", 1) != 1) bail("write");
     CHECK(wait_for(l, 30, 1000, &e) && e.result == 0 && (e.flags & DONE_R) == DONE_R && !(e.flags & S2_HUP),
           "data completes the POLL with S2_DONE|S2_READ");
-    submit(l, o);
+    submit_op(l, o);
     CHECK(wait_for(l, 30, 1000, &e) && (e.flags & DONE_R) == DONE_R, "POLL is one-shot: a new one sees the unread byte");
     close(sv[1]);
-    submit(l, o);
+    submit_op(l, o);
     CHECK(wait_for(l, 30, 1000, &e) && (e.flags & S2_HUP), "a closed peer adds S2_HUP");
     close(sv[0]);
     s2_close(l);
@@ -589,7 +477,7 @@ static void test_close_pending(void) {
     o = mkop(S2_OP_RECVFROM, u, 61, 1);
     o.buf = (uint64_t)(uintptr_t)rbuf; o.len = sizeof rbuf;
     o.addr = (uint64_t)(uintptr_t)&from; o.addrlen = sizeof from; o.addrlenp = (uint64_t)(uintptr_t)&flen;
-    submit(l, o);
+    submit_op(l, o);
     memset(rbuf, 'u', sizeof rbuf);
     s2_close(l);
     if (write(sv[1], "late", 4) != 4) bail("write");
@@ -603,31 +491,19 @@ static void test_close_pending(void) {
 
 /* ---- main --------------------------------------------------------------- */
 
-static void on_alarm(int sig) {
-    static const char msg[] = "Bail out! watchdog: a test hung\n";
-    (void)sig;
-    if (write(1, msg, sizeof msg - 1) < 0) _exit(2);
-    _exit(1);
-}
-
 int main(void) {
-    struct rlimit rl;
     s2_loop *probe = NULL;
     int32_t rc;
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
-    alarm(60);
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2048) {
-        rl.rlim_cur = rl.rlim_max < 2048 ? rl.rlim_max : 2048;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    watchdog(60);
+    raise_nofile(2048);
     test_abi();
     test_refused(EPERM, -S2_EPERM, "io_uring refused with EPERM: s2_open fails with -S2_EPERM");
     test_refused(ENOSYS, -S2_ENOSYS, "io_uring missing (ENOSYS): s2_open fails with -S2_ENOSYS");
     rc = s2_open(-1, &probe);
     if (rc == -S2_EPERM || rc == -S2_ENOSYS) {
-        printf("ok %d - io_uring backend tests # SKIP the kernel refuses io_uring (%s)\n",
-               ++n_checks, s2_errname(rc));
+        skip("io_uring backend tests", rc == -S2_EPERM ? "the kernel refuses io_uring (EPERM)"
+                                                        : "the kernel refuses io_uring (ENOSYS)");
     } else {
         if (rc != 0) bail("s2_open failed");
         s2_close(probe);
@@ -644,7 +520,5 @@ int main(void) {
         test_lookup_wakes();
         test_close_pending();
     }
-    printf("1..%d\n", n_checks);
-    if (n_failed) printf("# %d of %d checks failed\n", n_failed, n_checks);
-    return n_failed ? 1 : 0;
+    return done_testing();
 }

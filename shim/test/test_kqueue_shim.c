@@ -3,9 +3,7 @@
  * not reach, such as loops sharing one kqueue. Uses <sys/event.h> only to
  * create and probe kqueues.
  *
- *   gcc -Ishim -Ispec/kqemu/include -o /tmp/t shim/test/test_kqueue_shim.c \
- *       shim/kqueue.c shim/common.c shim/oserr_posix.c shim/lookup.c \
- *       spec/kqemu/kqemu.c -lpthread && /tmp/t
+ *   make build/test_kqueue_shim && ./build/test_kqueue_shim
  *
  * Timing is only checked as a lower bound (a wait that must not end early). */
 #ifndef _GNU_SOURCE
@@ -24,46 +22,7 @@
 #include <unistd.h>
 #include <sys/event.h>
 #include "socket2.h"
-
-static int n_checks, n_failed;
-
-static int check(int ok, const char *name, int line) {
-    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++n_checks, name);
-    if (!ok) { printf("#   failed at %s:%d\n", __FILE__, line); n_failed++; }
-    fflush(stdout);
-    return ok;
-}
-#define CHECK(cond, name) check(!!(cond), name, __LINE__)
-
-static void bail(const char *why) {
-    printf("Bail out! %s (errno %d)\n", why, errno);
-    exit(1);
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static s2_loop *open_loop(int64_t handle) {
-    s2_loop *l = NULL;
-    if (s2_open(handle, &l) != 0 || !l) bail("s2_open");
-    return l;
-}
-
-static void pair(int sv[2]) {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0) bail("socketpair");
-}
-
-static int32_t submit1(s2_loop *l, uint32_t op, int64_t fd, uint32_t id, uint32_t gen) {
-    s2_op o;
-    int32_t n;
-    memset(&o, 0, sizeof o);
-    o.op = op; o.fd = fd; o.id = id; o.gen = gen; o.flags = S2_READ | S2_WRITE;
-    n = s2_submit(l, &o, 1);
-    return n < 0 ? n : o.result;
-}
+#include "tap.h"
 
 /* The flags of the events for id in one harvest (0: none), and how many. */
 static uint32_t harvest(s2_loop *l, uint32_t id, int timeout_ms, int *count) {
@@ -82,7 +41,7 @@ static int is_kqueue(int64_t fd) {
 }
 
 static void test_basics(void) {
-    s2_loop *l = open_loop(-1);
+    s2_loop *l = open_on(-1);
     int64_t h = s2_handle(l);
     s2_op o;
     int pfd[2];
@@ -106,10 +65,10 @@ static void test_basics(void) {
 }
 
 static void test_watch(void) {
-    s2_loop *l = open_loop(-1);
+    s2_loop *l = open_on(-1);
     int sv[2], n;
     uint32_t f;
-    pair(sv);
+    make_pair(sv);
     CHECK(submit1(l, S2_OP_WATCH, sv[0], 7, 3) == 0, "WATCH accepted");
     f = harvest(l, 7, 1000, NULL);
     CHECK(f == S2_WRITE, "first event: S2_WRITE only");
@@ -128,10 +87,10 @@ static void test_watch(void) {
 }
 
 static void test_gen(void) {
-    s2_loop *l = open_loop(-1);
+    s2_loop *l = open_on(-1);
     s2_event ev[4];
     int sv[2], n;
-    pair(sv);
+    make_pair(sv);
     submit1(l, S2_OP_WATCH, sv[0], S2_MAX_ID, 0xfffffffeu);
     n = s2_wait(l, ev, 4, 1000);
     CHECK(n == 1 && ev[0].id == S2_MAX_ID && ev[0].gen == 0xfffffffeu && ev[0].result == 0,
@@ -141,7 +100,7 @@ static void test_gen(void) {
 }
 
 static void test_refused(void) {
-    s2_loop *l = open_loop(-1);
+    s2_loop *l = open_on(-1);
     int srv = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in a;
     socklen_t len = sizeof a;
@@ -168,9 +127,9 @@ static void test_batch(void) {
     static s2_op ops[NP];
     s2_event ev[512];
     int seen[NP] = {0}, i, n, total = 0, dup = 0, both = 0, calls = 0;
-    s2_loop *l = open_loop(-1);
+    s2_loop *l = open_on(-1);
     for (i = 0; i < NP; i++) {
-        pair(fds[i]);
+        make_pair(fds[i]);
         if (write(fds[i][1], "x", 1) != 1) bail("write");
         memset(&ops[i], 0, sizeof ops[i]);
         ops[i].op = S2_OP_WATCH; ops[i].fd = fds[i][0]; ops[i].id = 100 + (uint32_t)i; ops[i].gen = (uint32_t)i;
@@ -194,7 +153,7 @@ static void test_batch(void) {
 static void *waker(void *arg) { s2_wakeup(arg); return NULL; }
 
 static void test_wakeup(void) {
-    s2_loop *l = open_loop(-1);
+    s2_loop *l = open_on(-1);
     s2_event ev[4];
     pthread_t th;
     double t0;
@@ -214,15 +173,15 @@ static void test_wakeup(void) {
 /* Two loops on one kqueue: b registers in a's kqueue; each wakeup reaches
  * its own loop only. */
 static void test_shared(void) {
-    s2_loop *a = open_loop(-1), *b;
+    s2_loop *a = open_on(-1), *b;
     s2_event ev[4];
     int64_t h;
     int sv[2], n;
     double t0;
     pthread_t th;
-    pair(sv);
+    make_pair(sv);
     h = s2_handle(a);
-    b = open_loop(h);
+    b = open_on(h);
     CHECK(s2_handle(b) == h, "s2_open(a's kqueue) shares it");
     CHECK(submit1(b, S2_OP_WATCH, sv[0], 9, 2) == 0, "WATCH on the sharing loop");
     CHECK(harvest(b, 9, 1000, NULL) == S2_WRITE, "the sharing loop harvests the shared kqueue");
@@ -244,7 +203,7 @@ static void test_shared(void) {
 }
 
 int main(void) {
-    alarm(60);  /* a hang is a failure */
+    watchdog(60);
     test_basics();
     test_watch();
     test_gen();
@@ -252,6 +211,5 @@ int main(void) {
     test_batch();
     test_wakeup();
     test_shared();
-    printf("1..%d\n", n_checks);
-    return n_failed ? 1 : 0;
+    return done_testing();
 }

@@ -4,22 +4,18 @@
  * -DS2_TEST_KQUEUE it tests the kqueue backend (over spec/kqemu) instead;
  * the checks of how the epoll backend uses fds are then left out.
  *
- * Build and run from the repository root (make test does this):
- *   gcc -std=gnu11 -g -O1 -Wall -Wextra -Werror -Ishim -o build/test_shared \
- *       shim/test/test_shared.c shim/common.c shim/oserr_posix.c \
- *       shim/lookup.c shim/shared.c shim/lthread.c shim/epoll.c -lpthread -ldl
+ *   make build/test_shared && ./build/test_shared
+ *   make build/test_shared_kqueue && ./build/test_shared_kqueue
  *
  * Nothing sleeps to synchronise: threads hand results over pipes and
  * barriers; timeouts only bound a wait that would otherwise hang on a bug.
  * The same slot id is used in every loop on purpose: an event delivered to
  * the wrong loop would look valid there (luapower's bug). */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,68 +34,11 @@ static int new_kernel_object(void) { return epoll_create1(EPOLL_CLOEXEC); }
 #include <time.h>
 #include <unistd.h>
 #include "socket2.h"
-
-/* ---- TAP ---------------------------------------------------------------- */
-
-static int n_checks, n_failed;
-
-static int check(int ok, const char *name, int line) {
-    printf("%s %d - %s\n", ok ? "ok" : "not ok", ++n_checks, name);
-    if (!ok) { printf("#   failed at %s:%d\n", __FILE__, line); n_failed++; }
-    fflush(stdout);
-    return ok;
-}
-#define CHECK(cond, name) check(!!(cond), name, __LINE__)
-
-static void diag(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    printf("#   ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-    fflush(stdout);
-}
-
-static void bail(const char *why) {
-    printf("Bail out! %s (errno %d)\n", why, errno);
-    exit(1);
-}
+#include "tap.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d) bail("opendir /proc/self/fd");
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
-}
-
 static int fd_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
-
-static s2_loop *open_on(int64_t h) {
-    s2_loop *l = NULL;
-    int32_t rc = s2_open(h, &l);
-    if (rc != 0) { printf("# s2_open: %s\n", s2_errname(rc)); bail("s2_open"); }
-    return l;
-}
-
-static void make_pair(int sv[2]) {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0)
-        bail("socketpair");
-}
-
-static void put(int fd, const char *s) {
-    if (write(fd, s, strlen(s)) != (ssize_t)strlen(s)) bail("write");
-}
 
 static void drain(int fd) {
     char buf[256];
@@ -107,12 +46,7 @@ static void drain(int fd) {
 }
 
 static int32_t watch(s2_loop *l, int fd, uint32_t id, uint32_t gen) {
-    s2_op op;
-    memset(&op, 0, sizeof op);
-    op.op = S2_OP_WATCH; op.fd = fd; op.id = id; op.gen = gen;
-    op.flags = S2_READ | S2_WRITE;
-    s2_submit(l, &op, 1);
-    return op.result;
+    return submit1(l, S2_OP_WATCH, fd, id, gen);
 }
 
 /* Waits on l until an event (id, gen) with S2_READ arrives or ms pass;
@@ -596,7 +530,5 @@ int main(void) {
     /* (kqemu nests epoll fds 3 deep, where Linux allows ~100 wakeup paths) */
     EPOLL_ONLY(test_many_loops());
     test_stress();
-    printf("1..%d\n", n_checks);
-    if (n_failed) printf("# %d of %d checks failed\n", n_failed, n_checks);
-    return n_failed ? 1 : 0;
+    return done_testing();
 }

@@ -2,8 +2,7 @@
  * They use only <sys/event.h> and POSIX, so they state what a BSD kernel
  * does too; here they run against the emulation, in both struct layouts:
  *
- *   gcc -Ispec/kqemu/include [-DKQEMU_LAYOUT_MACOS] -o /tmp/t \
- *       spec/kqemu/test_kqemu.c spec/kqemu/kqemu.c -lpthread && /tmp/t
+ *   make build/test_kqemu build/test_kqemu_macos && ./build/test_kqemu
  *
  * Loopback and socketpairs only; nothing sleeps to synchronise (timeouts
  * are only checked as lower bounds). A watchdog alarm turns a hang into a
@@ -25,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/event.h>
+#include "tap.h"
 
 #ifdef KQEMU_LAYOUT_MACOS
 _Static_assert(sizeof(struct kevent) == 32, "macOS struct kevent is 32 bytes");
@@ -37,42 +37,13 @@ _Static_assert(offsetof(struct kevent, udata) == 24 && offsetof(struct kevent, e
 #define LAYOUT "freebsd"
 #endif
 
-static int n_checks, n_failed;
-
-static int check(int ok, const char *name, int line) {
-    printf("%s %d - [%s] %s\n", ok ? "ok" : "not ok", ++n_checks, LAYOUT, name);
-    if (!ok) { printf("#   failed at %s:%d\n", __FILE__, line); n_failed++; }
-    fflush(stdout);
-    return ok;
-}
-#define CHECK(cond, name) check(!!(cond), name, __LINE__)
-
-static void bail(const char *why) {
-    printf("Bail out! %s (errno %d)\n", why, errno);
-    exit(1);
-}
-
 static const struct timespec zero = { 0, 0 };
 static const struct timespec second = { 1, 0 };
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
 
 static int new_kq(void) {
     int kq = kqueue();
     if (kq < 0) bail("kqueue");
     return kq;
-}
-
-static void pair(int sv[2]) {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) < 0) bail("socketpair");
-}
-
-static void put(int fd, const char *s) {
-    if (write(fd, s, strlen(s)) != (ssize_t)strlen(s)) bail("write");
 }
 
 /* One change, no eventlist: 0 or -1/errno. */
@@ -84,15 +55,6 @@ static int change(int kq, uintptr_t ident, int16_t filter, uint16_t flags, uint3
 
 static int harvest(int kq, struct kevent *ev, int max, const struct timespec *ts) {
     return kevent(kq, NULL, 0, ev, max, ts);
-}
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (!d) bail("opendir");
-    while (readdir(d)) n++;
-    closedir(d);
-    return n;
 }
 
 static void *const UD = (void *)(uintptr_t)0x7edcba9876543210ull;  /* all 64 bits matter */
@@ -120,7 +82,7 @@ static void test_basics(void) {
 static void test_read_clear(void) {
     int kq = new_kq(), sv[2];
     struct kevent ev[4];
-    pair(sv);
+    make_pair(sv);
     CHECK(change(kq, sv[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, UD) == 0, "EV_ADD|EV_CLEAR EVFILT_READ");
     CHECK(harvest(kq, ev, 4, &zero) == 0, "no data: no event");
     put(sv[1], "hello, world");
@@ -140,7 +102,7 @@ static void test_read_level(void) {
     int kq = new_kq(), sv[2];
     struct kevent ev[4];
     char buf[8];
-    pair(sv);
+    make_pair(sv);
     change(kq, sv[0], EVFILT_READ, EV_ADD, 0, NULL);
     put(sv[1], "xy");
     CHECK(harvest(kq, ev, 4, &zero) == 1 && harvest(kq, ev, 4, &zero) == 1,
@@ -153,7 +115,7 @@ static void test_read_level(void) {
 static void test_enable_disable(void) {
     int kq = new_kq(), sv[2];
     struct kevent ev[4];
-    pair(sv);
+    make_pair(sv);
     change(kq, sv[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, UD);
     CHECK(change(kq, sv[0], EVFILT_READ, EV_DISABLE, 0, NULL) == 0, "EV_DISABLE accepted");
     put(sv[1], "q");
@@ -167,7 +129,7 @@ static void test_enable_disable(void) {
 static void test_oneshot_dispatch(void) {
     int kq = new_kq(), sv[2];
     struct kevent ev[4];
-    pair(sv);
+    make_pair(sv);
     change(kq, sv[0], EVFILT_READ, EV_ADD | EV_ONESHOT, 0, NULL);
     put(sv[1], "a");
     CHECK(harvest(kq, ev, 4, &zero) == 1 && (ev[0].flags & EV_ONESHOT), "EV_ONESHOT fires once");
@@ -188,7 +150,7 @@ static void test_delete_modify(void) {
     int kq = new_kq(), sv[2];
     struct kevent ev[4];
     void *ud2 = (void *)(uintptr_t)0x1122334455667788ull;
-    pair(sv);
+    make_pair(sv);
     change(kq, sv[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, UD);
     CHECK(change(kq, sv[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, ud2) == 0, "EV_ADD again modifies");
     put(sv[1], "z");
@@ -208,7 +170,7 @@ static void test_delete_modify(void) {
 static void test_receipt(void) {
     int kq = new_kq(), sv[2], n;
     struct kevent ch[2], ev[4];
-    pair(sv);
+    make_pair(sv);
     put(sv[1], "ready");
     EV_SET(&ch[0], sv[0], EVFILT_READ, EV_ADD | EV_CLEAR | EV_RECEIPT, 0, 0, UD);
     EV_SET(&ch[1], sv[0], EVFILT_WRITE, EV_DELETE | EV_RECEIPT, 0, 0, NULL);
@@ -239,7 +201,7 @@ static void test_write(void) {
     int kq = new_kq(), sv[2], filled = 0;
     struct kevent ev[4];
     char buf[65536];
-    pair(sv);
+    make_pair(sv);
     change(kq, sv[0], EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, UD);
     CHECK(harvest(kq, ev, 4, &zero) == 1 && ev[0].filter == EVFILT_WRITE && ev[0].data > 0,
           "EVFILT_WRITE: writable at once, data = room > 0");
@@ -256,7 +218,7 @@ static void test_write(void) {
 static void test_eof(void) {
     int kq = new_kq(), sv[2], n;
     struct kevent ev[4];
-    pair(sv);
+    make_pair(sv);
     change(kq, sv[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, NULL);
     put(sv[1], "bye");
     close(sv[1]);
@@ -348,7 +310,7 @@ static void test_batches(void) {
     int kq = new_kq(), sv[NP][2], i, n, seen[NP][2] = {{0}}, dup = 0, total = 0, calls = 0;
     struct kevent ev[3];
     for (i = 0; i < NP; i++) {
-        pair(sv[i]);
+        make_pair(sv[i]);
         put(sv[i][1], "r");
         change(kq, sv[i][0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, (void *)(uintptr_t)(i + 1));
         change(kq, sv[i][0], EVFILT_WRITE, EV_ADD | EV_CLEAR, 0, (void *)(uintptr_t)(i + 1));
@@ -463,10 +425,10 @@ static void test_nested(void) {
 static void test_close(void) {
     int kq = new_kq(), sv[2], again[2], fds0, i;
     struct kevent ev[4];
-    pair(sv);
+    make_pair(sv);
     change(kq, sv[0], EVFILT_READ, EV_ADD | EV_CLEAR, 0, UD);
     close(sv[0]); close(sv[1]);
-    pair(again);  /* takes the same numbers */
+    make_pair(again);  /* takes the same numbers */
     errno = 0;
     CHECK(again[0] != sv[0] || (change(kq, again[0], EVFILT_READ, EV_DELETE, 0, NULL) == -1 && errno == ENOENT),
           "close() removed the knote: a new socket on that number has none");
@@ -480,7 +442,8 @@ static void test_close(void) {
 }
 
 int main(void) {
-    alarm(60);  /* a hang is a failure */
+    tap_prefix = "[" LAYOUT "] ";
+    watchdog(60);
     test_basics();
     test_read_clear();
     test_read_level();
@@ -497,6 +460,5 @@ int main(void) {
     test_threads();
     test_nested();
     test_close();
-    printf("1..%d\n", n_checks);
-    return n_failed ? 1 : 0;
+    return done_testing();
 }

@@ -1,8 +1,8 @@
-# tools/wine/env.sh: sourced by the other tools/wine scripts. Everything for
-# the Windows build and test lives under build/win (cached between runs):
-#   build/win/src/      Debian source packages (luajit, lua-filesystem)
-#   build/win/bin/      luajit.exe, lua51.dll
-#   build/win/lib/      lfs.dll, socket2/shim.dll (package.cpath)
+# tools/wine/env.sh: sourced by the other tools/wine scripts. The Windows
+# build and test live under build/win (kept between runs):
+#   build/win/bin/      luajit.exe, lua51.dll     } linked from the machine's
+#   build/win/include/  LuaJIT's headers          } cache (tools/wine/setup.sh)
+#   build/win/lib/      lfs.dll (from the cache), socket2/shim.dll (package.cpath)
 #   build/win/prefix/   a private WINEPREFIX (no X needed)
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WIN=$ROOT/build/win

@@ -6,7 +6,7 @@
  * Layout: FreeBSD 12+ by default; -DKQEMU_LAYOUT_MACOS gives macOS's.
  * The values below are checked against Debian's librust-libc-dev
  * (src/unix/bsd/{freebsdlike/freebsd,apple}/mod.rs) by
- * spec/bsd_constants_spec.lua; keep the one #ifdef block below flat, that
+ * spec/unit/os_bsd_spec.lua; keep the one #ifdef block below flat, that
  * spec reads it. Only what the emulation implements is declared. */
 #ifndef KQEMU_SYS_EVENT_H
 #define KQEMU_SYS_EVENT_H
