@@ -199,7 +199,7 @@ end
 local sys = require'socket2.os'
 local inet_pton = sys.C.inet_pton
 local AF_INET, AF_INET6, AF_UNIX = sys.AF.inet, sys.AF.inet6, sys.AF.unix
-local NI_NUMERIC = sys.NI_NUMERICHOST + sys.NI_NUMERICSERV
+local NI_NUMERIC = sys.NI.numerichost + sys.NI.numericserv
 local pton_out = ffi.new'uint8_t[16]'
 local sa_ct = require'socket2.addr'.sa_ct
 

@@ -47,19 +47,21 @@ function M.family(v, fname, argn) return lookup_const(AF, v, fname, argn, 'addre
 function M.socktype(v, fname, argn) return lookup_const(SOCK, v, fname, argn, 'socket type') end
 function M.protocol(v, fname, argn) return lookup_const(IPPROTO, v, fname, argn, 'protocol') end
 
-local function ai_flags(v, fname, argn)
+-- flags by name: a name, a list of names or a number -> bits
+local function name_flags(names, v, fname, argn, what)
   if v == nil then return 0 end
   if type(v) == 'number' then return v end
   if type(v) == 'string' then v = {v} end
   if type(v) ~= 'table' then errors.arg(fname, argn, 'flags must be a name, a list of names or a number') end
   local f = 0
   for _, name in ipairs(v) do
-    local x = AI[name]
-    if not x then errors.arg(fname, argn, ('unknown lookup flag \'%s\''):format(tostring(name))) end
+    local x = names[name]
+    if not x then errors.arg(fname, argn, ('unknown %s \'%s\''):format(what, tostring(name))) end
     f = bit.bor(f, x)
   end
   return f
 end
+local function ai_flags(v, fname, argn) return name_flags(AI, v, fname, argn, 'lookup flag') end
 
 -- port: integer 0..65535 or a string of digits -> number
 function M.port(port, fname, argn)
@@ -308,14 +310,44 @@ local ai_ptr = ffi.typeof'struct addrinfo*'
 
 function M.is_ai(v) return ffi.istype(ai_ptr, v) end
 
--- getaddrinfo -> an ai list, never on the loop's thread unless it cannot
--- block (numeric host and port): a slow lookup parks only its caller, up to
--- expires (an absolute clock() time or nil). The lookup's slot holds a
--- wait record whose _on_event wakes the caller (see sched.poll).
+-- Name lookups on the shim's worker threads: start(id, gen, out) begins
+-- one whose end arrives as an event for slot id; the caller parks until
+-- then, or until expires (an absolute clock() time or nil): a slow lookup
+-- parks only its caller. Returns the request (take it with s2_*_take),
+-- or nil, err, code. The slot holds a wait record whose _on_event wakes
+-- the caller (see sched.poll); killing the caller abandons the request.
 local lookup_out = ffi.new's2_lookup*[1]'
-local take_out = ffi.new'void*[1]'
 local function on_lookup_event(rec, _, result) sched.wake(rec, result) end
+local function on_lookup_kill(rec)
+  S2.s2_lookup_cancel(rec.req)
+  sched.free_slot(rec.id)
+end
 
+local function off_thread(expires, start, ...)
+  local rec = sched.new_rec()
+  rec._on_event, rec.on_kill, rec.req, rec.id = on_lookup_event, on_lookup_kill, false, 0
+  local id, gen = sched.alloc_slot(rec)
+  rec.id = id
+  local rc = start(sched.loop(), id, gen, lookup_out, ...)
+  if rc < 0 then sched.free_slot(id); return errors.s2(rc) end
+  local req = lookup_out[0]
+  rec.req = req
+  local res, err, code = sched.park(rec, expires)
+  sched.free_slot(id)
+  if res == nil then
+    S2.s2_lookup_cancel(req)
+    return nil, err, code
+  end
+  return req
+end
+
+local function start_addrinfo(loop, id, gen, out, host, service, family, stype, protocol, flags)
+  return S2.s2_lookup_start(loop, host, service, family, stype, protocol, flags, id, gen, out)
+end
+
+-- getaddrinfo -> an ai list, never on the loop's thread unless it cannot
+-- block (numeric host and port).
+local take_out = ffi.new'void*[1]'
 local function lookup(host, service, family, stype, protocol, flags, expires)
   local hints
   local numeric_host = host == nil or host:find'^[%d.]+$' or host:find'^[%x:.]*:[%x:.%%%w]*$'
@@ -331,20 +363,9 @@ local function lookup(host, service, family, stype, protocol, flags, expires)
       return errors.fail('EAI_NONAME', 'not a numeric address: ' .. host)
     end
   end
-  local rec = sched.new_rec()
-  rec._on_event = on_lookup_event
-  local id, gen = sched.alloc_slot(rec)
-  local rc = S2.s2_lookup_start(sched.loop(), host, service, family, stype, protocol, flags,
-    id, gen, lookup_out)
-  if rc < 0 then sched.free_slot(id); return errors.s2(rc) end
-  local req = lookup_out[0]
-  local res, err, code = sched.park(rec, expires)
-  sched.free_slot(id)
-  if res == nil then
-    S2.s2_lookup_cancel(req)
-    return nil, err, code
-  end
-  rc = S2.s2_lookup_take(req, take_out)
+  local req, err, code = off_thread(expires, start_addrinfo, host, service, family, stype, protocol, flags)
+  if not req then return nil, err, code end
+  local rc = S2.s2_lookup_take(req, take_out)
   if rc < 0 then
     local _, msg, name = errors.s2(rc)
     return nil, msg .. (host and (': ' .. host) or ''), name
@@ -457,18 +478,39 @@ function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
   return t
 end
 
+-- socket.getnameinfo(sa, [flags], [expires]) -> host, service. flags: a
+-- name, a list of names (numerichost, numericserv, namereqd, nofqdn,
+-- dgram) or the OS's NI_* bits. Numeric answers are made at once; a name
+-- is looked up on the shim's worker threads, like getaddrinfo.
 local NI_MAXHOST, NI_MAXSERV = 1025, 32
-function M.getnameinfo(s, flags)
+local host_buf, serv_buf = ffi.new('char[?]', NI_MAXHOST), ffi.new('char[?]', NI_MAXSERV)
+local NI = sys.NI
+local NUMERIC = bit.bor(NI.numerichost, NI.numericserv)
+
+local function start_nameinfo(loop, id, gen, out, p, len, flags)
+  return S2.s2_nameinfo_start(loop, p, len, flags, id, gen, out)
+end
+
+function M.getnameinfo(s, flags, expires)
   local p, len
   if M.is_sa(s) then p, len = ffi.cast(sa_ptr, s), s.len
   elseif ffi.istype(sa_ptr, s) then
     p, len = s, raw_sa_len(s)
-    if not len then return nil, 'getnameinfo failed', 'EAI_FAMILY' end
+    if not len then return errors.fail('EAI_FAMILY', 'getnameinfo: unknown address family') end
   else errors.arg('getnameinfo', 1, 'sockaddr expected') end
-  local host, serv = ffi.new('char[?]', NI_MAXHOST), ffi.new('char[?]', NI_MAXSERV)
-  local rc = C.getnameinfo(p, len, host, NI_MAXHOST, serv, NI_MAXSERV, flags or 0)
-  if rc ~= 0 then return nil, 'getnameinfo failed', 'EAI_NONAME' end
-  return ffi.string(host), ffi.string(serv)
+  local fl = name_flags(NI, flags, 'getnameinfo', 2, 'name lookup flag')
+  args.expires(expires, 'getnameinfo', 3)
+  local rc
+  if bit.band(fl, NUMERIC) == NUMERIC then -- nothing to look up: no need to leave the loop
+    rc = C.getnameinfo(p, len, host_buf, NI_MAXHOST, serv_buf, NI_MAXSERV, fl)
+    if rc ~= 0 then return errors.s2(S2.s2_from_gaierror(rc, sys.errno())) end
+  else
+    local req, err, code = off_thread(args.when(expires, nil), start_nameinfo, p, len, fl)
+    if not req then return nil, err, code end
+    rc = S2.s2_nameinfo_take(req, host_buf, NI_MAXHOST, serv_buf, NI_MAXSERV)
+    if rc < 0 then return errors.s2(rc) end
+  end
+  return ffi.string(host_buf), ffi.string(serv_buf)
 end
 
 return M

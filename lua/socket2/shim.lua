@@ -170,7 +170,7 @@ local function search(name)
 end
 
 local function check_abi(lib, path)
-  local ABI = 1
+  local ABI = 2
   local got = lib.s2_abi_version()
   if got ~= ABI then
     error(('socket2: shim %s has ABI %d, this Lua code needs %d'):format(path, got, ABI), 0)

@@ -97,7 +97,7 @@ describe('seed parity', function()
       assert.equal(8080, r[1].port)
       assert.equal('inet', r[1].family)
       local os_ = require'socket2.os'
-      local host, serv = socket.getnameinfo(r[1].sockaddr, os_.NI_NUMERICHOST + os_.NI_NUMERICSERV)
+      local host, serv = socket.getnameinfo(r[1].sockaddr, os_.NI.numerichost + os_.NI.numericserv)
       assert.equal('127.0.0.1', host)
       assert.equal('8080', serv)
     end)

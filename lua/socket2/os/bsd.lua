@@ -34,7 +34,7 @@ local common = {
   MSG_OOB = 0x1, MSG_PEEK = 0x2, MSG_DONTROUTE = 0x4, MSG_EOR = 0x8, MSG_WAITALL = 0x40,
   MSG_DONTWAIT = 0x80,
   SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2,
-  NI_NUMERICHOST = 0x2, NI_NAMEREQD = 0x4, NI_NUMERICSERV = 0x8,
+  NI_NOFQDN = 0x1, NI_NUMERICHOST = 0x2, NI_NAMEREQD = 0x4, NI_NUMERICSERV = 0x8, NI_DGRAM = 0x10,
   SOL_SOCKET = 0xffff,
   SO_DEBUG = 0x1, SO_ACCEPTCONN = 0x2, SO_REUSEADDR = 0x4, SO_KEEPALIVE = 0x8,
   SO_DONTROUTE = 0x10, SO_BROADCAST = 0x20, SO_LINGER = 0x80, SO_OOBINLINE = 0x100,
@@ -159,7 +159,8 @@ M.MSG = {oob = K.MSG_OOB, peek = K.MSG_PEEK, dontroute = K.MSG_DONTROUTE, eor = 
 -- added to every send; macOS has none: its sockets get SO_NOSIGPIPE instead
 M.MSG_NOSIGNAL = K.MSG_NOSIGNAL or 0
 M.SHUT = {r = K.SHUT_RD, w = K.SHUT_WR, rw = K.SHUT_RDWR}
-M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = K.NI_NUMERICHOST, K.NI_NUMERICSERV, K.NI_NAMEREQD
+M.NI = {numerichost = K.NI_NUMERICHOST, numericserv = K.NI_NUMERICSERV, nofqdn = K.NI_NOFQDN,
+        namereqd = K.NI_NAMEREQD, dgram = K.NI_DGRAM}
 M.SUN_PATH_MAX = 104
 function M.if_nametoindex(name) return C.if_nametoindex(name) end
 M.ABSTRACT_UNIX = false

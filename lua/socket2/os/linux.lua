@@ -38,7 +38,7 @@ M.AI = {passive = 0x1, canonname = 0x2, numerichost = 0x4, v4mapped = 0x8, all =
 M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, eor = 0x80, waitall = 0x100, dontwait = 0x40}
 M.MSG_NOSIGNAL = 0x4000 -- added to every send: a closed peer is EPIPE, not SIGPIPE
 M.SHUT = {r = 0, w = 1, rw = 2}
-M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 1, 2, 8
+M.NI = {numerichost = 1, numericserv = 2, nofqdn = 4, namereqd = 8, dgram = 16}
 M.SUN_PATH_MAX = 108
 function M.if_nametoindex(name) return C.if_nametoindex(name) end
 M.ABSTRACT_UNIX = true -- '\0name' paths live in the abstract namespace

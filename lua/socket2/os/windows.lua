@@ -93,7 +93,7 @@ M.AI = {passive = 0x1, canonname = 0x2, numerichost = 0x4, numericserv = 0x8, al
 M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, waitall = 0x8, dontwait = 0}
 M.MSG_NOSIGNAL = 0 -- Windows has no SIGPIPE: a closed peer is an error return
 M.SHUT = {r = 0, w = 1, rw = 2}
-M.NI_NUMERICHOST, M.NI_NUMERICSERV, M.NI_NAMEREQD = 2, 8, 4
+M.NI = {numerichost = 2, numericserv = 8, nofqdn = 1, namereqd = 4, dgram = 16}
 M.SUN_PATH_MAX = 108
 -- the namespace stays referenced: once it is collected LuaJIT unloads the
 -- DLL, and a function taken from it alone then points into freed memory
