@@ -65,6 +65,7 @@ function fake:sendall(s) self.out[#self.out + 1] = s; return #s end
 function fake:closed() return self._closed end
 function fake:close() self._closed = true; return true end
 function fake:settimeout() return true end
+function fake:gettimeout() return nil end
 
 -- the model of readline (see socket2/stream.lua): result, bytes consumed
 local function model_readline(rem, keep, maxlen)

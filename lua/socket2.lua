@@ -28,6 +28,7 @@ M.tcp, M.udp, M.raw, M.unix, M.wrap = sock.tcp, sock.udp, sock.raw, sock.unix, s
 M.issocket = sock.is_socket
 M.connect, M.listen = sock.connect, sock.listen
 M.stream = stream.new
+M.select = require'socket2.select'.select
 
 -- scheduler
 M.newthread = sched.newthread

@@ -89,10 +89,15 @@ end
 -- already decided "no deadline" passes false down); a number is a duration
 -- or a deadline (see above). Returns an absolute clock() time or nil.
 local function when(expires, timeout)
-  if expires == nil then return timeout and clock() + timeout end
-  if not expires then return nil end
-  if expires < ORIGIN then return clock() + expires end
-  return expires
+  if expires == nil then
+    if not timeout then return nil end
+    expires = timeout
+  elseif not expires then
+    return nil
+  end
+  if expires >= ORIGIN then return expires end
+  if expires <= 0 then return clock() end -- (a huge negative one must stay a deadline)
+  return clock() + expires
 end
 M.when = when
 

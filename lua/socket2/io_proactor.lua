@@ -34,7 +34,7 @@ local args = require'socket2.args'
 
 local C, S2 = sys.C, shim.lib
 local band, bor, bnot = bit.band, bit.bor, bit.bnot
-local park, wake = sched.park, sched.wake
+local park, wake, claim, release = sched.park, sched.wake, sched.claim, sched.release
 local clock, deadline = args.clock, args.deadline
 local sizeof = ffi.sizeof
 local pcall, error = pcall, error
@@ -76,13 +76,27 @@ local SOL_SOCKET, SO_ERROR = sys.SOCKOPT.error[1], sys.SOCKOPT.error[2]
 local M = {_opbuf = opbuf}
 
 -- A socket's wait record, which is also its op record (see sched.new_rec).
+-- owner: the socket; drain: the rec of a call waiting for the previous
+-- op of this direction to end (see drain); orphan: the op's thread is gone
+-- (killed, or it raised while the op was pending).
+local on_kill
 function M.new_rec()
-  return {thread = false, busy = false, hi = false, expires = 0,
-          pending = false, res = false, canceled = false, anchor = false}
+  return {thread = false, busy = false, hi = false, expires = 0, on_kill = on_kill, tok = 0, sel = false,
+          pending = false, res = false, canceled = false, anchor = false,
+          owner = false, drain = false, orphan = false}
 end
 
 function M.init(s)
   s._npending = 0
+  s._rrec.owner, s._wrec.owner = s, s
+end
+
+-- Sockets whose pending ops no thread waits for any more: held until the
+-- kernel is done with their buffers (which their recs anchor).
+local draining = {} -- luacheck: ignore 241 (only written: it holds what it refers to)
+local function orphan(rec)
+  rec.orphan = true
+  draining[rec.owner] = true
 end
 
 -- ops -------------------------------------------------------------------------
@@ -117,16 +131,40 @@ function M.on_event(s, flags, result)
   local rec = band(flags, READ) ~= 0 and s._rrec or s._wrec
   if not rec.pending then return end
   rec.pending, rec.res, rec.anchor = false, result, nil
-  s._npending = s._npending - 1
-  if s._closed and s._npending == 0 then sched.free_slot(s.id) end
+  local n = s._npending - 1
+  s._npending = n
+  if rec.orphan then
+    rec.orphan = false
+    if n == 0 then draining[s] = nil end
+  end
+  if s._closed and n == 0 then sched.free_slot(s.id) end
+  -- the op's own thread first: it reads rec.res before the next call of
+  -- this direction (queued after it) submits another op
   if rec.thread then wake(rec, true) end
+  local w = rec.drain
+  if w and w.thread then wake(w, true) end
+  if rec.sel then wake(rec.sel, true) end -- socket.select waits on it
 end
 
 local function pending_dirs(s)
   return (s._rrec.pending and READ or 0) + (s._wrec.pending and WRITE or 0)
 end
 
+-- Wakes with err whoever waits on rec without an op of its own: a call
+-- waiting for the previous op to end, socket.select.
+local function wake_others(rec, ...)
+  local n = 0
+  local w = rec.drain
+  if w and w.thread and wake(w, ...) then n = n + 1 end
+  if rec.sel and wake(rec.sel, ...) then n = n + 1 end
+  return n
+end
+
 function M.close(s)
+  for _, rec in ipairs{s._rrec, s._wrec} do
+    if rec.pending and not rec.thread then orphan(rec) end
+    wake_others(rec, errors.closed())
+  end
   if s._npending > 0 then
     cancel(s, pending_dirs(s)) -- the parked threads return when their ops end
   else
@@ -134,19 +172,60 @@ function M.close(s)
   end
 end
 
+-- The calls parked on s return 'canceled' (once their ops ended); the
+-- socket is free for the next call at once: that call waits for the
+-- canceled op's end itself (drain).
 function M.cancel(s)
   local n = 0
   for _, rec in ipairs{s._rrec, s._wrec} do
-    if rec.pending and rec.thread then rec.canceled = true; n = n + 1 end
+    if rec.pending and rec.thread then
+      rec.canceled = rec.tok
+      rec.busy = false
+      n = n + 1
+    end
+    n = n + wake_others(rec, errors.canceled())
   end
-  if n > 0 then cancel(s, pending_dirs(s)) end
+  if pending_dirs(s) ~= 0 then cancel(s, pending_dirs(s)) end
   return n
+end
+
+-- A killed thread was parked on rec: cancel its op; the socket is held
+-- until the op has ended (the thread is gone, so nothing else holds it).
+function on_kill(rec)
+  if rec.pending then
+    orphan(rec)
+    local s = rec.owner
+    cancel(s, rec == s._rrec and READ or WRITE)
+  end
+end
+
+-- The rec of a call waiting for the previous op of its direction to end.
+local function drain_kill(w) w.main.busy = false end
+local function drain_rec(rec)
+  local w = rec.drain
+  if not w then
+    w = sched.new_rec()
+    w.main, w.on_kill = rec, drain_kill
+    rec.drain = w
+  end
+  return w
+end
+
+-- Waits until the previous op of rec's direction (canceled, or left by a
+-- killed thread) has ended: true, or nil, err, code.
+local function drain(s, rec, dl)
+  local tok = claim(rec)
+  local ok, err, code = park(drain_rec(rec), dl)
+  release(rec, tok)
+  if s._closed then return errors.closed() end
+  if not ok then return nil, err, code end
+  return true
 end
 
 -- Parks until rec's op has ended, cancelling it at the deadline: its result
 -- (>= 0), or nil, err, code.
 local function await(s, rec, dir, dl, accepting)
-  rec.busy, rec.canceled = true, false
+  local tok = claim(rec)
   local why, why_code, raise -- why the op was cancelled; an error to re-raise
   local until_t = dl
   while rec.pending do
@@ -159,12 +238,15 @@ local function await(s, rec, dir, dl, accepting)
       end
       -- now wait for the op's own end; a cancel refused now is tried again soon
       until_t = cancel(s, dir) ~= 0 and clock() + 0.01 or nil
-      if raise and not sched.can_park() then break end -- cannot wait: the anchor keeps buf
+      if raise and not sched.can_park() then -- cannot wait: the anchor keeps buf
+        orphan(rec)
+        break
+      end
     elseif not ok then
       raise = raise or r1
     end
   end
-  rec.busy = false
+  release(rec, tok)
   local res = rec.res
   if raise then
     if accepting and not rec.pending and res >= 0 then sys.closesocket(res) end
@@ -177,9 +259,21 @@ local function await(s, rec, dir, dl, accepting)
   if res >= 0 then return res end
   if res == RES_CANCELED or res == RES_INTR then
     if why then return nil, why, why_code end
-    if rec.canceled then return errors.canceled() end
+    if rec.canceled == tok then return errors.canceled() end
   end
   return errors.s2(res)
+end
+
+-- One op of direction dir, from submit to end: its result, or nil, err,
+-- code. A previous op of that direction may still be ending: wait for it.
+local function call(s, rec, dir, dl, code, fl, buf, len, addr, addrlen, ap, accepting)
+  if rec.pending then
+    local ok, err, ecode = drain(s, rec, dl)
+    if not ok then return nil, err, ecode end
+  end
+  local rc = submit(s, rec, code, fl, buf, len, addr, addrlen, ap)
+  if rc < 0 then return errors.s2(rc) end
+  return await(s, rec, dir, dl, accepting)
 end
 
 -- plain syscalls ----------------------------------------------------------------
@@ -212,10 +306,8 @@ local function transfer(s, dir, buf, len, fl, expires)
     if n or err then return n, err, code end
     return would_block()
   end
-  local rec = dir == READ and s._rrec or s._wrec
-  local rc = submit(s, rec, dir == READ and OP_RECV or OP_SEND, fl, buf, len, nil, 0, nil)
-  if rc < 0 then return errors.s2(rc) end
-  return await(s, rec, dir, deadline(s, expires))
+  return call(s, dir == READ and s._rrec or s._wrec, dir, deadline(s, expires),
+    dir == READ and OP_RECV or OP_SEND, fl, buf, len, nil, 0, nil)
 end
 
 function M.recv(s, buf, len, fl, expires) return transfer(s, READ, buf, len, fl, expires) end
@@ -231,11 +323,9 @@ function M.recvfrom(s, buf, len, fl, from, expires)
     if n or err then return n, err, code end
     return would_block()
   end
-  local rec = s._rrec
   local ap = from and alenp(s)
-  local rc = submit(s, rec, OP_RECVFROM, fl, buf, len, from, from and sizeof(from.ss) or 0, ap)
-  if rc < 0 then return errors.s2(rc) end
-  local n, err, code = await(s, rec, READ, deadline(s, expires))
+  local n, err, code = call(s, s._rrec, READ, deadline(s, expires), OP_RECVFROM, fl, buf, len,
+    from, from and sizeof(from.ss) or 0, ap)
   if n and from then from.len = ap[0] end
   return n, err, code
 end
@@ -247,10 +337,7 @@ function M.sendto(s, buf, len, fl, p, alen, expires)
     if n or err then return n, err, code end
     return would_block()
   end
-  local rec = s._wrec
-  local rc = submit(s, rec, OP_SENDTO, fl, buf, len, p, alen, nil)
-  if rc < 0 then return errors.s2(rc) end
-  return await(s, rec, WRITE, deadline(s, expires))
+  return call(s, s._wrec, WRITE, deadline(s, expires), OP_SENDTO, fl, buf, len, p, alen, nil)
 end
 
 local PEER_GONE = errors.PEER_GONE
@@ -269,9 +356,7 @@ function M.accept(s, remote, expires)
   local rec, ap = s._rrec, alenp(s)
   local dl = deadline(s, expires)
   while true do
-    local rc = submit(s, rec, OP_ACCEPT, 0, nil, 0, remote, sizeof(remote.ss), ap)
-    if rc < 0 then return errors.s2(rc) end
-    local fd, err, code = await(s, rec, READ, dl, true)
+    local fd, err, code = call(s, rec, READ, dl, OP_ACCEPT, 0, nil, 0, remote, sizeof(remote.ss), ap, true)
     if fd then
       remote.len = ap[0]
       return fd
@@ -289,10 +374,7 @@ function M.connect(s, p, len, expires)
     end
     return errors.os(e)
   end
-  local rec = s._wrec
-  local rc = submit(s, rec, OP_CONNECT, 0, nil, 0, p, len, nil)
-  if rc < 0 then return errors.s2(rc) end
-  local r, err, code = await(s, rec, WRITE, deadline(s, expires))
+  local r, err, code = call(s, s._wrec, WRITE, deadline(s, expires), OP_CONNECT, 0, nil, 0, p, len, nil)
   if not r then return nil, err, code end
   -- A CONNECT can end with 0 while the socket is still connecting: an ICMP
   -- error (host unreachable) that arrives while the kernel's connect() holds
@@ -305,14 +387,31 @@ function M.connect(s, p, len, expires)
   return true
 end
 
+-- socket.select: rec (of s, direction dir) wakes sel when a POLL op says
+-- the socket is ready. An op of that direction still ending is waited for.
+function M.arm(s, rec, sel, dl)
+  if rec.pending then
+    local ok, err, code = drain(s, rec, dl)
+    if not ok then return nil, err, code end
+  end
+  local d = rec == s._rrec and READ or WRITE
+  local rc = submit(s, rec, OP_POLL, d, nil, 0, nil, 0, nil)
+  if rc < 0 then return errors.s2(rc) end
+  rec.sel = sel
+  return true
+end
+
+function M.disarm(s, rec)
+  rec.sel = false
+  if rec.pending then cancel(s, rec == s._rrec and READ or WRITE) end -- a later call drains it
+end
+
 -- readiness on a completion backend: a one-shot POLL op
 function M.wait(s, dir, expires, eagain)
   if eagain and s._nonblocking then return would_block() end
   local d = dir == 'r' and READ or WRITE
-  local rec = d == READ and s._rrec or s._wrec
-  local rc = submit(s, rec, OP_POLL, d, nil, 0, nil, 0, nil)
-  if rc < 0 then return errors.s2(rc) end
-  local r, err, code = await(s, rec, d, deadline(s, expires))
+  local r, err, code = call(s, d == READ and s._rrec or s._wrec, d, deadline(s, expires), OP_POLL, d,
+    nil, 0, nil, 0, nil)
   if not r then return nil, err, code end
   return true
 end

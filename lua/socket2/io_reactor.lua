@@ -46,7 +46,7 @@ local band = bit.band
 local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = sys.EAGAIN, sys.EWOULDBLOCK, sys.EINTR, sys.EINPROGRESS
 local MSG_OOB = sys.MSG.oob
 local errno = sys.errno
-local park, wake = sched.park, sched.wake
+local park, wake, claim, release = sched.park, sched.wake, sched.claim, sched.release
 local deadline = args.deadline
 local sizeof = ffi.sizeof
 
@@ -90,11 +90,15 @@ function M.on_event(s, flags)
   if band(flags, RMASK) ~= 0 then
     s._rready = true
     if band(flags, HUP) ~= 0 then s._rhup = true end
-    if s._rrec.thread then wake(s._rrec, true) end
+    local rec = s._rrec
+    if rec.thread then wake(rec, true) end
+    if rec.sel then wake(rec.sel, true) end -- socket.select waits on it
   end
   if band(flags, WMASK) ~= 0 then
     s._wready = true
-    if s._wrec.thread then wake(s._wrec, true) end
+    local rec = s._wrec
+    if rec.thread then wake(rec, true) end
+    if rec.sel then wake(rec.sel, true) end
   end
 end
 
@@ -104,14 +108,32 @@ function M.close(s, keep_fd)
     submit1(S2.S2_OP_UNWATCH, s, 0)
   end
   sched.free_slot(s.id)
-  wake(s._rrec, errors.closed())
-  wake(s._wrec, errors.closed())
+  for _, rec in ipairs{s._rrec, s._wrec} do
+    wake(rec, errors.closed())
+    if rec.sel then wake(rec.sel, errors.closed()) end
+  end
 end
 
+-- socket.select: rec (of s, direction dir) wakes sel on the next edge.
+function M.arm(s, rec, sel)
+  if not s._watched then
+    local ok, err, code = watch(s)
+    if not ok then return nil, err, code end
+  end
+  rec.sel = sel
+  return true
+end
+
+function M.disarm(_, rec) rec.sel = false end
+
+-- The woken calls return 'canceled' when they run; the socket is free for
+-- the next call at once.
 function M.cancel(s)
   local n = 0
-  if wake(s._rrec, errors.canceled()) then n = n + 1 end
-  if wake(s._wrec, errors.canceled()) then n = n + 1 end
+  for _, rec in ipairs{s._rrec, s._wrec} do
+    if wake(rec, errors.canceled()) then n = n + 1; rec.busy = false end
+    if rec.sel then wake(rec.sel, errors.canceled()) end
+  end
   return n
 end
 
@@ -123,9 +145,9 @@ local function wait_edge(s, rec, dl, always)
     local ok, err, code = watch(s)
     if not ok then return nil, err, code end
   end
-  rec.busy = true
+  local tok = claim(rec)
   local ok, err, code = park(rec, dl)
-  rec.busy = false
+  release(rec, tok)
   if s._closed then return errors.closed() end
   return ok, err, code
 end

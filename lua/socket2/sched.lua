@@ -18,7 +18,6 @@ local ffi = require'ffi'
 local shim = require'socket2.shim'
 local errors = require'socket2.errors'
 local args = require'socket2.args'
-local sys = require'socket2.os'
 
 local S2 = shim.lib
 local clock = args.clock
@@ -44,6 +43,8 @@ assert(ffi.sizeof's2_event' == 16 and ffi.offsetof('s2_event', 'flags') == 12)
 -- socket nobody refers to is collected: see M.collect); gens[id] its
 -- generation
 local slots, gens = setmetatable({}, {__mode = 'v'}), {}
+local used = {}          -- id -> true while taken
+local dead_flag = false  -- an object in a slot was collected (M.collected)
 local free_ids, nfree, top_id = {}, 0, 0
 local nslots = 0
 
@@ -122,7 +123,7 @@ end
 
 local reap
 function M.alloc_slot(obj)
-  if reap then reap() end
+  if dead_flag then reap() end
   local id
   if nfree > 0 then
     id = free_ids[nfree]; nfree = nfree - 1
@@ -132,44 +133,60 @@ function M.alloc_slot(obj)
     gens[id] = 0
   end
   slots[id] = obj
+  used[id] = true
   nslots = nslots + 1
   return id, gens[id]
 end
 
 function M.free_slot(id)
   slots[id] = nil
+  used[id] = false
   gens[id] = (gens[id] + 1) % 0x100000000 -- stale events for this id now drop
   nfree = nfree + 1; free_ids[nfree] = id
   nslots = nslots - 1
 end
 
 -- Collected objects. An object in a slot that nothing else refers to is
--- collected; its finalizer (socket.lua) calls M.collect(id, gen, fn, a),
--- which only queues: a finalizer runs at whatever point the GC reached,
--- possibly inside alloc_slot or dispatch. M.reap, at the start of every
--- loop turn and of every alloc_slot, frees each dead slot and calls fn(a)
--- (it closes the descriptor) -- unless the slot was freed meanwhile.
-local dead_id, dead_gen, dead_fn, dead_a, ndead = {}, {}, {}, {}, 0
-function M.collect(id, gen, fn, a)
-  ndead = ndead + 1
-  dead_id[ndead], dead_gen[ndead], dead_fn[ndead], dead_a[ndead] = id, gen, fn, a
-end
+-- collected: its finalizer (socket.lua) closes its descriptor at once and
+-- calls M.collected(), which only raises a flag: a finalizer runs at
+-- whatever point the GC reached, possibly inside alloc_slot or dispatch,
+-- so it must not touch the slot tables. M.reap, at the start of every loop
+-- turn and of every alloc_slot, then frees every slot still taken whose
+-- object is gone, and calls on_dead(id) for each (socket.lua's cleanup).
+local on_dead = function() end
+function M.collected() dead_flag = true end
+function M.set_on_dead(f) on_dead = f end
 
 function reap()
-  if ndead == 0 then return end
-  local i = 1
-  while i <= ndead do -- (a finalizer may append while fn runs)
-    local id, gen, fn, a = dead_id[i], dead_gen[i], dead_fn[i], dead_a[i]
-    dead_fn[i], dead_a[i] = nil, nil
-    i = i + 1
-    if gens[id] == gen then
+  if not dead_flag then return end
+  dead_flag = false -- (a finalizer during the scan raises it again)
+  for id = 1, top_id do
+    if used[id] and slots[id] == nil then
       M.free_slot(id)
-      fn(a)
+      on_dead(id)
     end
   end
-  ndead = 0
 end
 M.reap = reap
+
+-- Calls due at the start of the next loop turn, before it waits: fn(a)
+-- (a stream's background flush starts there: stream.lua).
+local soon_fn, soon_a, nsoon = {}, {}, 0
+function M.soon(fn, a)
+  nsoon = nsoon + 1
+  soon_fn[nsoon], soon_a[nsoon] = fn, a
+end
+
+local function run_soon()
+  local i = 1
+  while i <= nsoon do -- (fn may add more)
+    local fn, a = soon_fn[i], soon_a[i]
+    soon_fn[i], soon_a[i] = nil, nil
+    i = i + 1
+    fn(a)
+  end
+  nsoon = 0
+end
 
 -- timers --------------------------------------------------------------------
 
@@ -226,7 +243,21 @@ end
 -- added later costs a table resize (the I/O modules make their sockets'
 -- records with their own fields added: io.new_rec).
 function M.new_rec()
-  return {thread = false, busy = false, hi = false, expires = 0, on_kill = false}
+  return {thread = false, busy = false, hi = false, expires = 0, on_kill = false, tok = 0, sel = false}
+end
+
+-- A call takes a socket direction's rec for its duration (rec.busy: another
+-- thread calling meanwhile is a misuse error, args.busy). cancel(), close()
+-- and kill release it early, so that the socket is usable again at once;
+-- the token keeps the released call's late end from releasing the next
+-- call's hold: claim -> tok, then release(rec, tok).
+function M.claim(rec)
+  local tok = rec.tok + 1
+  rec.tok, rec.busy = tok, true
+  return tok
+end
+function M.release(rec, tok)
+  if rec.tok == tok then rec.busy = false end
 end
 
 -- Wakes the thread parked on rec; park() then returns a, b, c. Returns
@@ -500,7 +531,8 @@ function M.poll(timeout)
   if polling then error('socket2.poll: called from inside the loop', 2) end
   if type(timeout) ~= 'boolean' or timeout then args.seconds(timeout, 'poll', 1) end
   local l = M.loop()
-  if ndead > 0 then reap() end
+  if dead_flag then reap() end
+  if nsoon > 0 then run_soon() end
   local ms = -1
   if rq_n > 0 then
     ms = 0
@@ -555,7 +587,7 @@ function M.start(timeout)
   if type(timeout) ~= 'boolean' or timeout then args.seconds(timeout, 'start', 1) end
   local expires = timeout and clock() + timeout
   stopping = false
-  while not stopping and (nwaiting > 0 or rq_n > 0) do
+  while not stopping and (nwaiting > 0 or rq_n > 0 or nsoon > 0) do
     local t
     if expires then
       t = expires - clock()
@@ -586,7 +618,7 @@ function M.reset_for_tests()
 end
 
 -- Are threads parked or queued? (socket.run: is there anything left to run)
-function M.idle() return nwaiting == 0 and rq_n == 0 end
+function M.idle() return nwaiting == 0 and rq_n == 0 and nsoon == 0 end
 
 -- What is alive: for leak checks in tests and for debugging.
 function M.stats()

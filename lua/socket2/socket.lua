@@ -41,20 +41,23 @@ local lingerval = ffi.new'struct linger'
 
 -- Forgotten sockets: each socket holds a small cdata whose finalizer runs
 -- when the GC collects the socket (sched holds sockets weakly, but a thread
--- parked on one holds it). It only queues the descriptor for the loop to
--- close (sched.collect); close() and release() disarm it (fd = -1), so a
--- descriptor is never closed twice, even once its number is reused.
-ffi.cdef'typedef struct s2_sock_gc { double fd; uint32_t id, gen; } s2_sock_gc;'
+-- parked on one holds it). It closes the descriptor and tells sched, which
+-- frees the slot at its next turn (sched.collected). close() and release()
+-- disarm it (fd = -1), so a descriptor is never closed twice, even once its
+-- number is reused.
+ffi.cdef'typedef struct s2_sock_gc { double fd; } s2_sock_gc;'
 local gc_ct = ffi.typeof's2_sock_gc'
 local unix_paths = {} -- slot id -> the socket file a unix socket created (bind)
-local function close_collected(fd, id)
-  sys.closesocket(fd)
+local function collected(g)
+  if g.fd >= 0 then
+    sys.closesocket(g.fd)
+    sched.collected()
+  end
+end
+sched.set_on_dead(function(id)
   local path = unix_paths[id]
   if path then unix_paths[id] = nil; os.remove(path) end
-end
-local function collected(g)
-  if g.fd >= 0 then sched.collect(g.id, g.gen, close_collected, g.fd) end
-end
+end)
 
 local new_rec = io.new_rec
 local function new(mt, fd, family, stype, protocol)
@@ -72,7 +75,7 @@ local function new(mt, fd, family, stype, protocol)
   }, mt)
   local id, gen = sched.alloc_slot(s)
   s.id, s.gen = id, gen
-  s._gc = ffi.gc(gc_ct(fd, id, gen), collected)
+  s._gc = ffi.gc(gc_ct(fd), collected)
   io.init(s)
   return s
 end
@@ -113,10 +116,21 @@ function M.unix(stype)
   errors.arg('unix', 1, 'type must be stream, dgram or seqpacket')
 end
 
--- socket.wrap(fd, [kind]): adopt an existing socket descriptor.
+-- socket.wrap(fd, [kind]): adopt an existing socket descriptor; kind 'fd':
+-- any descriptor poll(2) takes (a pipe, an eventfd, a tty...), to wait on.
+local fd_mt
 function M.wrap(fd, kind)
   if type(fd) ~= 'number' or fd < 0 or fd ~= math.floor(fd) then
     errors.arg('wrap', 1, 'socket descriptor expected')
+  end
+  if kind == 'fd' then
+    if not sys.fd_valid(fd) then
+      if not sys.POLL_ANY_FD then
+        return errors.fail('ENOSYS', 'waiting on a descriptor that is not a socket is not supported on this OS')
+      end
+      return errors.os(errno())
+    end
+    return new(fd_mt, fd, false, false, false)
   end
   local family, stype, protocol = sys.socket_info(fd)
   if not family then return errors.os(errno()) end
@@ -295,7 +309,7 @@ function common:wait(dir, timeout)
   if dir ~= 'r' and dir ~= 'w' then errors.arg('wait', 1, 'direction must be \'r\' or \'w\'') end
   args.expires(timeout, 'wait', 2)
   args.busy(dir == 'r' and self._rrec or self._wrec, 'wait', dir == 'r' and 'reading' or 'writing')
-  return io.wait(self, dir, args.when(timeout, nil) or false)
+  return io.wait(self, dir, args.deadline(self, timeout) or false)
 end
 
 -- setblocking(false): calls that would wait return nil, 'would block',
@@ -691,9 +705,17 @@ udp_mt = class('udp', dgram)
 raw_mt = class('raw', dgram)
 unix_stream_mt = class('unix', stream, {bind = unix_bind})
 unix_dgram_mt = class('unix', dgram, {bind = unix_bind})
+-- socket.wrap(fd, 'fd'): a descriptor to wait on, not a socket
+do
+  local m = {}
+  for _, k in ipairs{'_on_event', 'closed', 'fileno', 'kind', 'close', 'release', 'settimeout', 'gettimeout',
+                     'wait', 'cancel'} do m[k] = common[k] end
+  fd_mt = {__index = m, kind = 'fd', methods = m,
+           __tostring = function(s) return 'socket2.fd: ' .. (s._closed and 'closed' or tostring(s.fd)) end}
+end
 
 M.methods = {tcp = tcp_mt.methods, udp = udp_mt.methods, raw = raw_mt.methods,
-             unix_stream = unix_stream_mt.methods, unix_dgram = unix_dgram_mt.methods}
+             unix_stream = unix_stream_mt.methods, unix_dgram = unix_dgram_mt.methods, fd = fd_mt.methods}
 
 function M.is_socket(v)
   local mt = getmetatable(v)

@@ -105,9 +105,14 @@ function thread:_on_event(_, result)
   if self._rec.thread then sched.wake(self._rec, true) end
 end
 
+-- Frees the slot and the C thread (a running one is detached: it frees
+-- itself when it ends).
 local function release(self)
   self._joined = true
   sched.free_slot(self.id)
+  local t = self._t
+  ffi.gc(t, nil)
+  S2.s2_thread_free(t)
 end
 
 function thread:join()
@@ -124,9 +129,7 @@ function thread:join()
   local rc = S2.s2_thread_join(self._t, res, len)
   if rc < 0 then return errors.s2(rc) end
   local s = ffi.string(res[0], len[0])
-  local t = self._t
   release(self)
-  S2.s2_thread_free(t)
   if rc == 1 then
     local vals, n = decode(s)
     return true, unpack(vals, 1, n)
@@ -137,10 +140,8 @@ end
 -- Lets the thread run on by itself; it frees itself when it ends.
 function thread:detach()
   if self._joined then return end
-  local t = self._t
   if self._rec.thread then sched.wake(self._rec, errors.closed()) end
   release(self)
-  S2.s2_thread_free(t)
 end
 thread.close = thread.detach  -- what a closing loop calls on what it holds
 
@@ -180,10 +181,10 @@ function M.new(f, ...)
     self._joined = true
     return errors.s2(rc)
   end
-  -- no ffi.gc: the slot keeps the object until join or detach, and a state
-  -- that closes detaches what it still holds (the loop's finalizer in
-  -- sched.loop calls close = detach on every object in a slot)
-  self._t = out[0]
+  -- a thread object nobody refers to any more is detached when collected;
+  -- a state that closes detaches what it still holds (the loop's finalizer
+  -- in sched.loop calls close = detach on every object in a slot)
+  self._t = ffi.gc(out[0], S2.s2_thread_free)
   return self
 end
 

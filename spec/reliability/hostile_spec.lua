@@ -140,6 +140,11 @@ local make = {
     local s, c = tcp_pair('line one\nline two\nrest')
     return {s = socket.stream(s), extra = {s, c}}
   end,
+  fd = function() -- a descriptor to wait on (a socket's: portable)
+    local u = assert(socket.udp())
+    local w = assert(socket.wrap(u:release(), 'fd'))
+    return {s = w, extra = {w}}
+  end,
 }
 
 local function fixture(kind)
@@ -303,13 +308,15 @@ local KINDS = {
   {'raw', 'raw', concat(common, dgram_methods, {meth('bind', {'127.0.0.1', 0}), meth('connect', {'127.0.0.1', 0, nil})})},
   {'unix_stream', 'unix_stream', concat(common, stream_methods, unix_addr(), unix_stream_extra)},
   {'unix_dgram', 'unix_dgram', concat(common, dgram_methods, unix_addr())},
+  {'fd', 'fd', {meth('closed'), meth('fileno'), meth('kind'), meth('close'), meth('release'),
+    meth('settimeout', {1}), meth('gettimeout'), meth('wait', {'w', 0.01}, {wait = true}), meth('cancel')}},
 }
 
 local STREAM = {
   meth('readline', {false, 100, nil}, {wait = true}), meth('read', {4, nil}, {wait = true}),
   meth('readuntil', {'\n', 100, nil}, {wait = true}), meth('readany', {8, nil}, {wait = true}),
   meth('buffered'), meth('nbuffered'), meth('write', {'x', 'y'}, {wait = true}), meth('nwritten'),
-  meth('flush', {nil}, {wait = true}), meth('settimeout', {1}), meth('close'),
+  meth('flush', {nil}, {wait = true}), meth('settimeout', {1}), meth('gettimeout'), meth('close'),
 }
 
 -- module functions: name, valid args, options
@@ -333,6 +340,9 @@ local MODULE = {
   fn('newthread', {function() end, 1}), fn('suspend', {}, {wait = true}), fn('resume', {coroutine.create(function() end)}),
   fn('sleep', {0.001}, {wait = true}), fn('sleep_until', {0}, {wait = true}),
   fn('run', {function() return 1 end}), fn('stop'),
+  fn('join', {socket.newthread(function() end), 0}, {wait = true}),
+  fn('kill', {socket.newthread(function() end)}), fn('onerror', {nil}),
+  fn('select', {{}, nil, 0}, {wait = true}),
   -- poll and start are called from the test body below (they are the loop)
 }
 

@@ -48,7 +48,7 @@ local common = {
   F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, FD_CLOEXEC = 1,
   O_RDONLY = 0, O_NONBLOCK = 0x4,
   FIONREAD = 0x4004667f,
-  POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10,
+  POLLIN = 0x1, POLLPRI = 0x2, POLLOUT = 0x4, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20,
 }
 
 local flavours = {
@@ -267,6 +267,18 @@ function M.ready_now(fd, dir)
   if C.poll(pfd, 1, 0) <= 0 then return false end
   return band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
+
+-- socket.wrap(fd, 'fd'): any descriptor poll(2) takes can be waited on.
+M.POLL_ANY_FD = true
+function M.fd_valid(fd) return C.fcntl(fd, 1) >= 0 end -- F_GETFD
+
+-- Readiness of many descriptors at once (socket.select): a struct
+-- pollfd[n] (pollfds(n)), the event bits to ask, poll_now(p, n) = poll(2)
+-- with timeout 0.
+local POLLNVAL = K.POLLNVAL
+M.pollfds = ffi.typeof'struct pollfd[?]'
+M.POLL_R, M.POLL_W, M.POLL_FAIL = POLLIN + POLLPRI, POLLOUT, POLLERR + POLLHUP + POLLNVAL
+function M.poll_now(p, n) return C.poll(p, n, 0) end
 
 function M.atmark(fd) return C.sockatmark(fd) end
 

@@ -120,6 +120,18 @@ function M.ready_now(fd, dir)
   return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
 
+-- socket.wrap(fd, 'fd'): any descriptor poll(2) takes can be waited on.
+M.POLL_ANY_FD = true
+function M.fd_valid(fd) return C.fcntl(fd, 1) >= 0 end -- F_GETFD
+
+-- Readiness of many descriptors at once (socket.select): a struct
+-- pollfd[n] (pollfds(n)), the event bits to ask, poll_now(p, n) = poll(2)
+-- with timeout 0.
+local POLLNVAL = 32
+M.pollfds = ffi.typeof'struct pollfd[?]'
+M.POLL_R, M.POLL_W, M.POLL_FAIL = POLLIN + POLLPRI, POLLOUT, POLLERR + POLLHUP + POLLNVAL
+function M.poll_now(p, n) return C.poll(p, n, 0) end
+
 function M.atmark(fd) return C.sockatmark(fd) end
 
 -- sendfile: bytes sent (>= 0) or -1 (see errno()); advances offp[0].

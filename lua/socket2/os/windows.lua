@@ -207,6 +207,17 @@ function M.ready_now(fd, dir)
   return bit.band(pfd.revents, pfd.events + POLLERR + POLLHUP) ~= 0
 end
 
+-- socket.wrap(fd, 'fd'): Windows can wait on sockets only.
+M.POLL_ANY_FD = false
+function M.fd_valid(fd) return M.socket_info(fd) ~= nil end
+
+-- Readiness of many sockets at once (socket.select): a struct
+-- WSAPOLLFD[n] (pollfds(n)), the event bits to ask, poll_now(p, n) =
+-- WSAPoll with timeout 0.
+M.pollfds = ffi.typeof'struct WSAPOLLFD[?]'
+M.POLL_R, M.POLL_W, M.POLL_FAIL = POLLIN, POLLOUT, POLLERR + POLLHUP + 0x4 -- POLLNVAL
+function M.poll_now(p, n) return ws2.WSAPoll(p, n, 0) end
+
 -- sockatmark: Windows' SIOCATMARK only tells whether urgent data is still
 -- to be read (then the read position is taken to be at the mark).
 local SIOCATMARK = 0x40047307
