@@ -429,8 +429,17 @@ function M.resolve(s, host, port, fname, argn, passive, expires)
   if not scratch then scratch = sa_ct(); s._sa = scratch end
   local r = numeric(scratch, fam, host, port)
   if r then return r end
-  if fam == AF.inet and host:find'^[%d.]+$' then
-    return errors.fail('EAI_NONAME', 'not an IPv4 address: ' .. host)
+  -- a numeric address of the other family: say so (a lookup would only
+  -- fail obscurely)
+  local other = fam == AF.inet and AF.inet6 or AF.inet
+  if numeric(scratch, other, host, port) then
+    local v, sv = 'IPv4', 'IPv6'
+    if fam == AF.inet then v, sv = sv, v end
+    return errors.fail('EAFNOSUPPORT', ("%s is an %s address but this socket is %s (make the socket with family '%s')")
+      :format(host, v, sv, fam == AF.inet and 'inet6' or 'inet'))
+  end
+  if host:find'^[%d.]+$' then
+    return errors.fail('EAI_NONAME', 'not a numeric address: ' .. host)
   end
   return lookup(host, tostring(port), fam, s._type, s._protocol or 0,
     passive and AI.passive or 0, expires)

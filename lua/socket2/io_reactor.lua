@@ -132,7 +132,7 @@ function M.cancel(s)
   local n = 0
   for _, rec in ipairs{s._rrec, s._wrec} do
     if wake(rec, errors.canceled()) then n = n + 1; rec.busy = false end
-    if rec.sel then wake(rec.sel, errors.canceled()) end
+    if rec.sel and wake(rec.sel, errors.canceled()) then n = n + 1 end
   end
   return n
 end

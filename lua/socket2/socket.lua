@@ -406,10 +406,19 @@ local function connect(self, host, port, expires, fname)
   end
   args.expires(expires, fname, 3)
   args.busy(self._wrec, fname, 'writing')
+  if self._connect_timed_out then
+    -- the kernel may still be connecting (reactor), or the attempt was
+    -- torn down (proactor): either way this socket's state is unknown
+    return errors.fail('EALREADY', 'an earlier connect on this socket timed out and may still be in progress:'
+      .. ' close the socket and connect a new one')
+  end
   local dl = args.deadline(self, expires)
   local target, err, code = addr.resolve(self, host, port, fname, 1, false, dl)
   if not target then return nil, err, code end
-  return addr.each(target, function(p, len) return io.connect(self, p, len, dl or false) end)
+  local ok
+  ok, err, code = addr.each(target, function(p, len) return io.connect(self, p, len, dl or false) end)
+  if code == 'ETIMEDOUT' and self._stream then self._connect_timed_out = true end
+  return ok, err, code
 end
 
 function stream:connect(host, port, expires) return connect(self, host, port, expires, 'connect') end
@@ -489,9 +498,12 @@ end
 
 -- send(buf, [len], [host, port | sa], [expires], [flags]); without an
 -- address the socket must be connected.
+-- A number where the address goes is the time argument: send(buf, [len],
+-- [timeout], [flags]) on a connected socket, as on a stream socket.
 function dgram:send(buf, len, host, port, expires, flags)
   args.self(self, 'send')
   len = args.wbuf(buf, len, 'send')
+  if type(host) == 'number' then return send(self, buf, len, host, port, 'send') end
   if host == nil then return send(self, buf, len, expires, flags, 'send') end
   if addr.is_sa(host) or addr.is_ai(host) then
     flags, expires, port = expires, port, nil

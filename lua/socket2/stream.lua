@@ -335,11 +335,12 @@ end
 function st:settimeout(t) self.socket:settimeout(t) return true end
 function st:gettimeout() return self.socket:gettimeout() end
 
--- Flushes what was written (within the socket's timeout), then closes the
--- socket.
-function st:close()
+-- Flushes what was written (within expires, or the socket's timeout), then
+-- closes the socket.
+function st:close(expires)
+  check_expires(expires, 'close', 1)
   local ok, err, code = true, nil, nil
-  if (self.wn > 0 or self.flushing) and not self.socket:closed() then ok, err, code = self:flush() end
+  if (self.wn > 0 or self.flushing) and not self.socket:closed() then ok, err, code = self:flush(expires) end
   self.socket:close()
   if not ok then return nil, err, code end
   return true

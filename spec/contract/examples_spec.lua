@@ -104,6 +104,71 @@ describe('examples', function()
     finish()
   end)
 
+  it('chat_server.lua serves everyone while a client does not read (it is dropped)', function()
+    H.skip_unless(not H.windows and io.open('/usr/bin/python3') ~= nil, 'needs /usr/bin/python3 for the stalled client')
+    local port, finish = start_server('chat_server.lua', '0 3')
+    local function client(nick)
+      local st = socket.stream(assert(socket.connect('127.0.0.1', port)))
+      st:settimeout(10)
+      assert.matches('^welcome ', st:readline())
+      st:write('/nick ', nick, '\n')
+      return st
+    end
+    local a, b = client('alice'), client('bob')
+    -- a real client that connects, says its name and never reads (a small
+    -- receive buffer, so that it stalls soon)
+    local pid = H.sh(([[/usr/bin/python3 -c 'import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+s.connect(("127.0.0.1", %d))
+s.sendall(b"/nick stall\n")
+time.sleep(60)' > /dev/null 2>&1 & echo $!]]):format(port)):match'%d+'
+    local function until_line(st, want)
+      while true do
+        local line = assert(st:readline())
+        if line == want then return end
+      end
+    end
+    until_line(a, '* guest3 is now stall')
+    -- 2000 lines of 100 bytes each way: far more than the stalled client's
+    -- queue and socket buffers hold
+    local N, pad = 2000, ('x'):rep(80)
+    local got_a, got_b, dropped = 0, 0, 0
+    local function reader(st, from, count)
+      return socket.newthread(function()
+        local want = 1
+        while want <= N do
+          local line = assert(st:readline())
+          if line == '* stall dropped (not reading)' then dropped = dropped + 1
+          elseif line:sub(1, #from + 2) == from .. ': ' then
+            assert.equal(('%s: %d %s'):format(from, want, pad), line)
+            want = want + 1
+            count(want)
+          end
+        end
+      end)
+    end
+    local ra = reader(a, 'bob', function(n) got_a = n - 1 end)
+    local rb = reader(b, 'alice', function(n) got_b = n - 1 end)
+    for i = 1, N do -- paced like chat: in rounds of 50 lines both read
+      a:write(('%d %s\n'):format(i, pad))
+      b:write(('%d %s\n'):format(i, pad))
+      if i % 50 == 0 then
+        H.wait_until(function() return got_a >= i and got_b >= i end, 20, 'round ' .. i)
+      end
+    end
+    assert.is_true(socket.join(ra, 30))
+    assert.is_true(socket.join(rb, 30))
+    assert.equal(N, got_a); assert.equal(N, got_b)
+    assert.is_true(dropped >= 1)
+    a:write('/quit\n'); assert(a:flush())
+    until_line(b, '* alice left')
+    b:write('/quit\n'); assert(b:flush())
+    a:close(); b:close()
+    os.execute('kill ' .. pid .. ' 2>/dev/null')
+    finish()
+  end)
+
   it('http_server.lua + http_get.lua over keep-alive', function()
     local port, finish = start_server('http_server.lua', '0 3')
     local out = run('http_get.lua', ('http://127.0.0.1:%d/page 3'):format(port))

@@ -1,4 +1,5 @@
 -- spec/unit/stream_spec.lua: socket.stream(sock): buffered reading and writing.
+local ffi = require'ffi'
 local socket = require'socket2'
 local H = require'helpers'
 
@@ -297,8 +298,141 @@ describe('stream', function()
     c:close()
   end)
 
-  it('stream() of a non-socket is a Lua error', function()
+  it('stream() of a non-socket or a datagram socket is a Lua error', function()
     assert.has_error(function() socket.stream(42) end)
     assert.has_error(function() socket.stream({}) end)
+    local u = assert(socket.udp())
+    assert.matches('stream socket expected', H.err_of(socket.stream, u))
+    u:close()
+  end)
+
+  it('stream(srv:accept()) works: the addresses accept returns are ignored', function()
+    local l, port = H.listener()
+    local c = assert(socket.connect('127.0.0.1', port))
+    local st = socket.stream(l:accept())
+    assert(c:send('hi\n'))
+    assert.equal('hi', st:readline())
+    st:close(); c:close(); l:close()
+  end)
+end)
+
+describe('a stream shared by threads', function()
+  after_each(H.no_leaks)
+
+  -- Reads everything from sock until EOF, slowly when slow.
+  local function drain(sock, slow)
+    local got = {}
+    local th = socket.newthread(function()
+      local buf = ffi.new'uint8_t[4096]'
+      while true do
+        local n = assert(sock:recv(buf, slow and 512 or 4096))
+        if n == 0 then return end
+        got[#got + 1] = ffi.string(buf, n)
+        if slow then socket.sleep(0.001) end
+      end
+    end)
+    return function() assert.is_true(socket.join(th, 20)); return table.concat(got) end
+  end
+
+  it('writes and flushes from several threads queue in order behind one flusher', function()
+    local c, s = H.pair()
+    local st = socket.stream(c, 1024)
+    local result = drain(s, true)
+    local ts = {}
+    for w = 1, 3 do
+      ts[w] = socket.newthread(function()
+        for i = 1, 200 do
+          assert(st:write(('w%d:%03d '):format(w, i), ('.'):rep(50), '\n'))
+          if i % 7 == 0 then assert(st:flush()) end
+        end
+        assert(st:flush())
+      end)
+    end
+    for w = 1, 3 do assert.is_true(socket.join(ts[w], 20)) end
+    st:close()
+    local all = result()
+    for w = 1, 3 do
+      local want = 1
+      for i in all:gmatch('w' .. w .. ':(%d+) ') do
+        assert.equal(want, tonumber(i)); want = want + 1
+      end
+      assert.equal(201, want)
+    end
+    s:close()
+  end)
+
+  it('a reader never fails because another thread writes', function()
+    local c, s = H.pair()
+    local st = socket.stream(c)
+    local result = drain(s, true)
+    local line
+    local reader = socket.newthread(function() line = assert(st:readline()) end)
+    local writer = socket.newthread(function()
+      for _ = 1, 100 do assert(st:write(('x'):rep(1000))) end
+      assert(st:flush())
+    end)
+    assert(s:send('a line\n'))
+    assert.is_true(socket.join(reader, 10))
+    assert.is_true(socket.join(writer, 10))
+    assert.equal('a line', line)
+    st:close()
+    assert.equal(100 * 1000, #result())
+    s:close()
+  end)
+
+  it('what is written without a flush is sent in the background', function()
+    local c, s = H.pair()
+    local st = socket.stream(c)
+    assert(st:write('hello '))
+    assert(st:write('there'))
+    local buf = ffi.new'uint8_t[32]'
+    assert.equal(11, s:recvall(buf, 11, 2))
+    assert.equal('hello there', ffi.string(buf, 11))
+    c:close(); s:close()
+  end)
+
+  it('a peer that does not read pushes back on the writers: the queue stays bounded', function()
+    local c, s = H.pair()
+    assert(c:setopt('sndbuf', 16384))
+    local st = socket.stream(c, {bufsize = 4096, maxqueue = 32768})
+    local most, blocked = 0, 0
+    local ts = {}
+    for w = 1, 3 do
+      ts[w] = socket.newthread(function()
+        for _ = 1, 1000 do
+          local ok, err = st:write(('y'):rep(1000))
+          if not ok then assert.equal('closed', err); return end
+          most = math.max(most, st:nwritten())
+        end
+      end)
+    end
+    socket.sleep(0.2)
+    for w = 1, 3 do if socket.join(ts[w], 0) == nil then blocked = blocked + 1 end end
+    assert.equal(3, blocked) -- all of them wait
+    assert.is_true(most <= 32768 + 1000, tostring(most))
+    -- the peer starts reading: everything goes through
+    local result = drain(s)
+    for w = 1, 3 do assert.is_true(socket.join(ts[w], 20)) end
+    st:close()
+    assert.equal(3 * 1000 * 1000, #result())
+    s:close()
+  end)
+
+  it('a send error ends the writing: later writes and flushes return it', function()
+    local c, s = H.pair()
+    assert(s:setopt('linger', 0))
+    s:close() -- a reset
+    local st = socket.stream(c)
+    local ok, err, code
+    for _ = 1, 100 do
+      ok, err, code = st:write(('z'):rep(20000))
+      if not ok then break end
+      socket.sleep(0.001)
+    end
+    assert.is_nil(ok)
+    assert.truthy(code == 'ECONNRESET' or code == 'EPIPE', code)
+    assert.same({nil, err, code}, {st:write('more')})
+    assert.same({nil, err, code}, {st:flush()})
+    c:close()
   end)
 end)
