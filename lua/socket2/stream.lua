@@ -187,6 +187,13 @@ end
 function st:nwritten() return self.wbytes end
 
 function st:settimeout(t) self.socket:settimeout(t) return true end
+
+-- STARTTLS (socket2.tls): st:starttls(ctx, [opts], [expires]) -> ts, the
+-- stream's socket from now on; what was written is flushed first, what was
+-- buffered is the peer's first ciphertext. See tls.starttls.
+function st:starttls(ctx, opts, expires)
+  return require'socket2.tls'.starttls(self, ctx, opts, expires)
+end
 -- Flushes what was written, then closes the socket.
 function st:close()
   local ok, err, code = true, nil, nil
