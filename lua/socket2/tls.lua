@@ -415,7 +415,10 @@ local function send_checked(t, buf, len, dl)
   end
   local n = tonumber(nbytes[0])
   local ok, err, code = flush(t, dl, t.wwait)
-  if not ok and not PASSING[code] then return nil, err, code end
+  if not ok then
+    if not PASSING[code] then return nil, err, code end
+    return n, err, code -- taken, but a deadline or cancel stopped the sending
+  end
   return n
 end
 
@@ -428,7 +431,8 @@ function ts_methods:send(buf, len, expires)
   self.wbusy = true
   local n, err, code = send_checked(self, buf, len, deadline(self, expires))
   self.wbusy = false
-  return n, err, code
+  if n then return n end
+  return nil, err, code
 end
 
 -- ts:sendall(buf, [len], [expires]) -> len, or nil, err, code, sent. A
@@ -447,6 +451,7 @@ function ts_methods:sendall(buf, len, expires)
     local n, err, code = send_checked(self, sent == 0 and buf or p + sent, len - sent, dl)
     if not n then self.wbusy = false; return nil, err, code, sent end
     sent = sent + n
+    if err then self.wbusy = false; return nil, err, code, sent end
   until sent >= len
   -- all taken; a deadline that passed while the end was queued is an error
   if has_output(self) and not self._closed then
@@ -519,7 +524,8 @@ function ts_methods:close(expires)
   args.expires(expires, 'close', 1)
   if not self.closing then
     self.closing = true
-    if self.phase == OPEN and not self.err_code and not self.flushing and not self.wbusy then
+    if self.phase == OPEN and not self.err_code and not self.flushing and not self.wbusy
+      and not self.sock:closed() then
       if not self.wshut then
         CR.ERR_clear_error()
         if SSL.SSL_shutdown(self.ssl) < 0 then CR.ERR_clear_error() end
@@ -536,7 +542,7 @@ function ts_methods:close(expires)
   self._closed = true
   wake_all(self, errors.closed())
   free_ssl(self)
-  self.sock:close()
+  if not self.sock:closed() then self.sock:close() end
   return true
 end
 
