@@ -178,12 +178,20 @@ end
 
 -- Writes s to the peer's stdin (a fifo).
 function T.input(p, s)
-  local f = assert(io.open(p.fifo, 'w'))
+  local f = assert(io.open(p.fifo, 'r+')) -- (read-write: never blocks, even when the peer is gone)
   f:write(s)
   f:close()
 end
 
+-- (a peer whose shell ended is reparented to pid 1, which may never reap
+-- it here: a zombie counts as gone)
 function T.alive(p)
+  local f = io.open('/proc/' .. p.pid .. '/stat')
+  if f then
+    local st = f:read'*a'
+    f:close()
+    return st:match'^%d+ %b() (%a)' ~= 'Z'
+  end
   local _, ok = H.sh('kill -0 ' .. p.pid)
   return ok
 end
