@@ -37,6 +37,7 @@ HAVE_URING  = $(wildcard /usr/include/liburing.h)
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
+.PHONY: win-tls bench-tls
 .PHONY: all deps kqueue test test-c test-lua demo asan tsan valgrind valgrind-threads fuzz lint clean install uninstall bench bench-threads win win-setup test-win
 
 # PLAT=mingw cross-builds the Windows (IOCP) shim instead: see `win` below.
@@ -145,6 +146,18 @@ test: deps
 	@sh tools/run-suite.sh shim-c-iocp sh tools/wine/run.sh $(WIN)/test_iocp.exe
 	@sh tools/run-suite.sh busted-iocp sh tools/wine/busted.sh -o TAP spec
 	@sh tools/tap-summary.sh build/test/*.tap
+
+# TLS (socket2.tls, issue 14): the peers its specs run against; for the
+# Windows suite, OpenSSL DLLs cross-built from Debian's source (cached in
+# $${SOCKET2_CACHE:-/var/cache/socket2}/win: tools/wine/openssl.sh) and
+# this run's certificates (Wine cannot run openssl); bench peers.
+TLS_TEST_DEPS  = openssl curl python3 gnutls-bin nginx-light wrk
+TLS_BENCH_DEPS = openssl nginx-light wrk libssl-dev lua-sec lua-luaossl
+TEST_DEPS     += $(TLS_TEST_DEPS)
+win: win-tls
+win-tls: win-setup
+	@sh tools/wine/openssl.sh
+	@sh tools/tls/certs.sh build/tls/certs
 
 # Windows: the IOCP shim cross-built with mingw-w64, tested under Wine with
 # LuaJIT for Windows built from Debian's source (tools/wine/setup.sh; all

@@ -930,7 +930,8 @@ local default_client
 -- CA store and host). expires bounds the connect and the handshake.
 function M.connect(host, port, ctx, expires)
   if type(host) ~= 'string' then errors.arg('connect', 1, 'host must be a string, got ' .. type(host)) end
-  if ctx ~= nil and not context.is_ctx(ctx) then errors.arg('connect', 3, 'TLS context expected (tls.context{...})') end
+  if type(ctx) ~= 'nil' and not context.is_ctx(ctx) then errors.arg('connect', 3, 'TLS context expected (tls.context{...})') end
+  if type(ctx) == 'nil' then ctx = nil end
   if ctx and ctx.server then errors.arg('connect', 3, 'a client context expected') end
   args.expires(expires, 'connect', 4)
   if not ctx then
