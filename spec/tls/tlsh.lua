@@ -170,7 +170,8 @@ function T.spawn(cmd, with_input)
   end
   -- (a fifo opened read-write first never blocks, and keeps stdin open)
   local redir = with_input and ('3<>%s <%s'):format(H.shell_quote(input), H.shell_quote(input)) or '</dev/null'
-  local out = H.sh(('(%s) %s > %s 2>&1 & echo $!'):format(cmd, redir, H.shell_quote(log)))
+  -- (peers run without the sanitizer runtime the ASan suite preloads)
+  local out = H.sh(('(unset LD_PRELOAD; exec %s) %s > %s 2>&1 & echo $!'):format(cmd, redir, H.shell_quote(log)))
   p.pid = tonumber(out:match'(%d+)%s*$')
   assert(p.pid, 'spawn failed: ' .. out)
   return p
