@@ -87,7 +87,10 @@ local INSZ = 16384 + 512
 local OUTSZ = 16384 + 512
 local CHUNK = 4 * 16384
 
-local nbytes = ffi.new'size_t[1]' -- out-param of SSL_read_ex/SSL_write_ex (read at once, never across a wait)
+-- out-param of SSL_read_ex/SSL_write_ex (a size_t as two 32-bit words: no
+-- box; read at once, never across a wait)
+local nbytes = ffi.new'uint32_t[2]'
+local LO = ffi.abi'le' and 0 or 1
 local u8p = ffi.typeof'uint8_t*'
 local cu8p = ffi.typeof'const uint8_t*'
 local buf_ct = ffi.typeof'uint8_t[?]'
@@ -197,7 +200,7 @@ local function fill(t, dl)
 end
 
 local function has_output(t)
-  return t.outpos < t.outlen or CR.BIO_ctrl(t.wbio, BIO_PENDING, 0, nil) > 0
+  return t.outpos < t.outlen or CR.s2tls_BIO_pending(t.wbio, BIO_PENDING, 0, nil) > 0
 end
 
 -- Sends every byte of the write BIO (the caller holds the flusher role):
@@ -326,9 +329,9 @@ end
 
 function read_step(t, buf, len, dl)
   local ssl = t.ssl
-  local r = SSL.SSL_read_ex(ssl, buf, len, nbytes)
+  local r = SSL.s2tls_SSL_read_ex(ssl, buf, len, nbytes)
   if r == 1 then
-    local n = tonumber(nbytes[0])
+    local n = nbytes[LO]
     if not t.wbusy and not t.flushing and has_output(t) then flush(t, dl, t.rwait) end
     t.rbusy = false
     return n
@@ -373,9 +376,10 @@ function ts_methods:recvall(buf, len, expires)
   args.rbuf(buf, len, 'recvall')
   args.expires(expires, 'recvall', 3)
   local dl = deadline(self, expires)
-  local p = ffi.cast(u8p, buf)
+  local p -- a pointer only once a receive was short
   local got = 0
   while got < len do
+    if got > 0 and not p then p = ffi.cast(u8p, buf) end
     local n, err, code = recv_checked(self, got == 0 and buf or p + got, len - got, dl, 'recvall')
     if not n then return nil, err, code, got end
     if n == 0 then
@@ -405,7 +409,7 @@ local function send_checked(t, buf, len, dl)
     if not ok then return nil, err, code end
   end
   if len == 0 then return 0 end
-  local r = SSL.SSL_write_ex(t.ssl, buf, len > CHUNK and CHUNK or len, nbytes)
+  local r = SSL.s2tls_SSL_write_ex(t.ssl, buf, len > CHUNK and CHUNK or len, nbytes)
   if r ~= 1 then
     local e = SSL.SSL_get_error(t.ssl, r)
     local msg, code = ssl_failure(t, e)
@@ -413,7 +417,7 @@ local function send_checked(t, buf, len, dl)
     send_alert(t)
     return nil, t.err_msg, t.err_code
   end
-  local n = tonumber(nbytes[0])
+  local n = nbytes[LO]
   local ok, err, code = flush(t, dl, t.wwait)
   if not ok then
     if not PASSING[code] then return nil, err, code end
@@ -445,9 +449,10 @@ function ts_methods:sendall(buf, len, expires)
   if self.wbusy then errors.misuse('sendall', 'another thread is already writing this socket') end
   self.wbusy = true
   local dl = deadline(self, expires)
-  local p = type(buf) == 'string' and ffi.cast(cu8p, buf) or ffi.cast(cu8p, buf)
+  local p -- a pointer only once a send took part of it
   local sent = 0
   repeat
+    if sent > 0 and not p then p = ffi.cast(cu8p, buf) end
     local n, err, code = send_checked(self, sent == 0 and buf or p + sent, len - sent, dl)
     if not n then self.wbusy = false; return nil, err, code, sent end
     sent = sent + n
@@ -608,7 +613,7 @@ function ts_methods:wait(dir, timeout)
   if dir ~= 'r' and dir ~= 'w' then errors.arg('wait', 1, 'direction must be \'r\' or \'w\'') end
   args.seconds(timeout, 'wait', 2)
   if dir == 'r' and self.phase == OPEN and not self.err_code
-    and (SSL.SSL_pending(self.ssl) > 0 or CR.BIO_ctrl(self.rbio, BIO_PENDING, 0, nil) > 0) then
+    and (SSL.SSL_pending(self.ssl) > 0 or CR.s2tls_BIO_pending(self.rbio, BIO_PENDING, 0, nil) > 0) then
     return true
   end
   return self.sock:wait(dir, timeout)
@@ -814,8 +819,8 @@ local function is_stream_socket(s)
   return kind == 'tcp' or (kind == 'unix' and s:type() == 'stream')
 end
 
-local function wrap(s, ctx, opts, fname)
-  if not is_stream_socket(s) then errors.arg(fname, 1, 'stream socket expected') end
+local function wrap(s, ctx, opts, fname, any_transport)
+  if not any_transport and not is_stream_socket(s) then errors.arg(fname, 1, 'stream socket expected') end
   if s:closed() then errors.misuse(fname, 'socket is closed') end
   if not context.is_ctx(ctx) then errors.arg(fname, 2, 'TLS context expected (tls.context{...})') end
   if type(opts) ~= 'nil' and type(opts) ~= 'table' then errors.arg(fname, 3, 'options table expected') end
@@ -974,6 +979,10 @@ function M.starttls(st, ctx, opts, expires)
   if not ok then return nil, err, code end
   return t
 end
+
+-- For tests and fuzzing only: the engine over any object with a stream
+-- socket's recv/sendall/settimeout/gettimeout/getpeername/cancel/closed/close.
+function M._engine(transport, ctx, opts) return wrap(transport, ctx, opts, '_engine', true) end
 
 M.is_tls = function(v) return getmetatable(v) == ts_mt end
 M.methods = ts_methods

@@ -552,7 +552,9 @@ describe('hostile input', function()
       if not covered['tls_session:' .. name] then missing[#missing + 1] = 'tls_session:' .. name end
     end
     for name, v in pairs(tlsmod) do
-      if type(v) == 'function' and not covered['tls.' .. name] then missing[#missing + 1] = 'tls.' .. name end
+      if type(v) == 'function' and name:sub(1, 1) ~= '_' and not covered['tls.' .. name] then
+        missing[#missing + 1] = 'tls.' .. name
+      end
     end
     table.sort(missing)
     assert.equal('', table.concat(missing, ' '))

@@ -99,6 +99,15 @@ int i2d_SSL_SESSION(const SSL_SESSION *in, unsigned char **pp);
 SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **pp, long length);
 int SSL_key_update(SSL *s, int updatetype);
 
+/* the data path's calls, declared so that nothing they return needs a
+   box in the interpreter (a 64-bit integer result or out-value would):
+   BIO_ctrl's long result read as int (the low half of the same register,
+   and BIO_CTRL_PENDING of a memory BIO is below 2^31), and the size_t
+   out-param of SSL_read_ex/SSL_write_ex read as two 32-bit words */
+int s2tls_BIO_pending(BIO *bp, int cmd, long larg, void *parg) __asm__("BIO_ctrl");
+int s2tls_SSL_read_ex(SSL *ssl, void *buf, size_t num, uint32_t *readbytes) __asm__("SSL_read_ex");
+int s2tls_SSL_write_ex(SSL *ssl, const void *buf, size_t num, uint32_t *written) __asm__("SSL_write_ex");
+
 /* libcrypto */
 const BIO_METHOD *BIO_s_mem(void);
 BIO *BIO_new(const BIO_METHOD *type);
