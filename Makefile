@@ -152,12 +152,20 @@ test: deps
 # $${SOCKET2_CACHE:-/var/cache/socket2}/win: tools/wine/openssl.sh) and
 # this run's certificates (Wine cannot run openssl); bench peers.
 TLS_TEST_DEPS  = openssl curl python3 gnutls-bin nginx-light wrk
-TLS_BENCH_DEPS = openssl nginx-light wrk libssl-dev lua-sec lua-luaossl
+TLS_BENCH_DEPS = openssl nginx-light wrk libssl-dev lua-cqueues lua-luaossl
 TEST_DEPS     += $(TLS_TEST_DEPS)
 win: win-tls
 win-tls: win-setup
 	@sh tools/wine/openssl.sh
 	@sh tools/tls/certs.sh build/tls/certs
+bench: bench-tls
+bench-tls: all build/bench/c-client build/bench/tls-server build/bench/tls-client
+	@sh tools/deps.sh $(TLS_BENCH_DEPS)
+	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/tls/run.sh
+build/bench/tls-%: bench/tls/%.c
+	@sh tools/deps.sh libssl-dev
+	@mkdir -p build/bench
+	$(CC) -O2 -g $(WARN) -o $@ $< -lssl -lcrypto
 
 # Windows: the IOCP shim cross-built with mingw-w64, tested under Wine with
 # LuaJIT for Windows built from Debian's source (tools/wine/setup.sh; all
