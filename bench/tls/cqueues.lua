@@ -2,6 +2,8 @@
 -- lua-cqueues + lua-luaossl, written as their users write one (a
 -- coroutine per connection, line-buffered reads, cqueues' starttls).
 local cqueues = require'cqueues'
+local signal = require'cqueues.signal'
+signal.ignore(signal.SIGPIPE) -- (a client that leaves mid-write)
 local socket = require'cqueues.socket'
 local context = require'openssl.ssl.context'
 local x509 = require'openssl.x509'

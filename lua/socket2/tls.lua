@@ -95,6 +95,28 @@ local u8p = ffi.typeof'uint8_t*'
 local cu8p = ffi.typeof'const uint8_t*'
 local buf_ct = ffi.typeof'uint8_t[?]'
 
+-- The buffers of closed connections, for the next ones (a connection
+-- gives its buffers back at close() when no call of another thread can
+-- still be using them; else the GC takes them).
+local POOL_MAX = 64
+local in_pool, out_pool, n_in, n_out = {}, {}, 0, 0
+local function get_in()
+  if n_in == 0 then return buf_ct(INSZ) end
+  local b = in_pool[n_in]; in_pool[n_in] = nil; n_in = n_in - 1
+  return b
+end
+local function get_out()
+  if n_out == 0 then return buf_ct(OUTSZ) end
+  local b = out_pool[n_out]; out_pool[n_out] = nil; n_out = n_out - 1
+  return b
+end
+local function give_back(t)
+  if t.rbusy or t.wbusy or t.flushing or t.hs_running then return end
+  if t.inbuf and n_in < POOL_MAX then n_in = n_in + 1; in_pool[n_in] = t.inbuf end
+  if t.outbuf and n_out < POOL_MAX then n_out = n_out + 1; out_pool[n_out] = t.outbuf end
+  t.inbuf, t.outbuf = false, false
+end
+
 local ts_methods = {}
 local ts_mt = {__index = ts_methods}
 ts_mt.__tostring = function(t)
@@ -186,7 +208,7 @@ end
 local function fill(t, dl)
   if t.eof then return nil, 'unexpected eof while reading', 'ETLSTRUNC' end
   local inbuf = t.inbuf
-  if not inbuf then inbuf = buf_ct(INSZ); t.inbuf = inbuf end
+  if not inbuf then inbuf = get_in(); t.inbuf = inbuf end
   local n, err, code = t.sock:recv(inbuf, INSZ, dl)
   if t._closed then return errors.closed() end
   if not n then return transport_fail(t, err, code) end
@@ -208,7 +230,7 @@ end
 -- partial send stay in outbuf and go first next time).
 local function drain(t, dl)
   local outbuf = t.outbuf
-  if not outbuf then outbuf = buf_ct(OUTSZ); t.outbuf = outbuf end
+  if not outbuf then outbuf = get_out(); t.outbuf = outbuf end
   while true do
     local pos, len = t.outpos, t.outlen
     if pos == len then
@@ -548,6 +570,7 @@ function ts_methods:close(expires)
   wake_all(self, errors.closed())
   free_ssl(self)
   if not self.sock:closed() then self.sock:close() end
+  give_back(self)
   return true
 end
 

@@ -388,12 +388,17 @@ function M.new(opts)
   if server then
     local sid = 'socket2'
     SSL.SSL_CTX_set_session_id_context(c, sid, #sid)
+    -- resumption by tickets (stateless: nothing kept per session, as
+    -- nginx's default); session_cache = n also keeps n sessions in
+    -- OpenSSL's cache (for TLS 1.2 clients that resume by session ID)
     local sc = opts.session_cache
     if sc == false or sc == 0 then
       SSL.SSL_CTX_ctrl(c, lib.CTRL_SET_SESS_CACHE_MODE, 0, nil)
       SSL.SSL_CTX_set_options(c, lib.OP_NO_TICKET)
     elseif sc then
       SSL.SSL_CTX_ctrl(c, lib.CTRL_SET_SESS_CACHE_SIZE, sc, nil)
+    else
+      SSL.SSL_CTX_ctrl(c, lib.CTRL_SET_SESS_CACHE_MODE, 0x0302, nil) -- SERVER | NO_INTERNAL
     end
     if opts.ticket_keys then
       SSL.SSL_CTX_ctrl(c, lib.CTRL_SET_TLSEXT_TICKET_KEYS, 80, ffi.cast('void*', opts.ticket_keys))
