@@ -14,11 +14,7 @@ describe('compat: nginx.redis on socket2.ngx', function()
     if ok then srv, why = S.start('redis') end
   end)
   teardown(function() S.stop(srv) end)
-  after_each(function()
-    ngx.socket2.pool_clear()
-    collectgarbage(); collectgarbage()
-    H.no_leaks()
-  end)
+  after_each(S.clean)
 
   local function new(timeout, opts)
     local redis = require'resty.redis'

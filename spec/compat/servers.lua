@@ -88,4 +88,15 @@ function S.file(srv, name)
   return s
 end
 
+-- after_each of the compat specs: the idle pools closed, what the
+-- libraries left for the GC collected (cosockets close at the end of an
+-- nginx request; here the GC closes them), then no leak.
+function S.clean()
+  local ngx = package.loaded['socket2.ngx']
+  if ngx then ngx.socket2.pool_clear() end
+  collectgarbage(); collectgarbage()
+  socket.poll(0)
+  H.no_leaks()
+end
+
 return S

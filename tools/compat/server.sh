@@ -4,9 +4,10 @@
 #   server.sh start NAME DIR PORT [ARG]   starts NAME; its pid lands in DIR/pid
 #   server.sh stop DIR                    stops the server of DIR by its pid, removes DIR
 # NAME: redis (DIR/redis.sock too), memcached, dnsmasq, tcdns (truncating
-# DNS: tcdns.py), websocketd (ARG: text | binary), websocketd-tls (ARG:
-# the directory holding cert.pem and key.pem), smtpd (python's smtpd,
-# messages in DIR/log), http (python's http.server serving ARG).
+# DNS: tcdns.py), websocketd (ARG: text | binary), websocketd-tls (ARG: a
+# directory with server.pem and server.key, as tools/tls/certs.sh makes),
+# smtpd (python's smtpd, messages in DIR/log), http (python's http.server
+# serving ARG).
 # Exit 0 once the pid file exists; otherwise 1 and why on stdout. Waiting
 # for the port is the caller's (it connects until it may). Servers run
 # without the ASan preload of the sanitizer suite.
@@ -66,7 +67,7 @@ start)
     else bg websocketd --port "$port" --address 127.0.0.1 cat; fi ;;
   websocketd-tls)
     need websocketd
-    bg websocketd --port "$port" --address 127.0.0.1 --ssl --sslcert "$arg/cert.pem" --sslkey "$arg/key.pem" cat ;;
+    bg websocketd --port "$port" --address 127.0.0.1 --ssl --sslcert "$arg/server.pem" --sslkey "$arg/server.key" cat ;;
   smtpd)
     [ -x $PY ] && $PY -W ignore -c 'import smtpd' 2>/dev/null || { echo "python3's smtpd module is missing"; exit 1; }
     bg $PY -W ignore -u -m smtpd -n -c DebuggingServer "127.0.0.1:$port" ;;

@@ -117,7 +117,9 @@ end
 -- public query for it: its wait records' busy flag is read.)
 local function busy(s, dir)
   local rec = dir == 'r' and s._rrec or s._wrec
-  return rec ~= nil and rec.busy
+  if rec then return rec.busy end
+  if dir == 'r' then return s.rbusy == true end -- a socket2.tls socket
+  return s.wbusy == true
 end
 
 local pools = {}  -- key -> pool
@@ -134,11 +136,13 @@ end
 local function shut(self)
   local s = self.s
   if not s then return end
-  self.s = false
+  self.s, self.raw, self.ssl = false, false, false
   s:close()
   local pool = self.pool
   if pool then self.pool = false; pool_release(pool) end
 end
+
+M.shut = shut
 
 -- A failed call: every error but a read timeout closes the connection.
 local function fatal(self, err)
@@ -285,7 +289,8 @@ function tcp:connect(host, port, opts, ...)
   while true do
     local item = pool and take(pool)
     if item then
-      self.s, self.reused, self.key, self.pool, self.ssl = item.s, item.reused + 1, key, pool, item.ssl
+      self.s, self.raw, self.ssl = item.s, item.raw, item.ssl
+      self.reused, self.key, self.pool, self.host = item.reused + 1, key, pool, path or host
       rbuf.reset(self.rb)
       return 1
     end
@@ -307,7 +312,7 @@ function tcp:connect(host, port, opts, ...)
     if pool then pool_release(pool) end
     return nil, err
   end
-  self.s, self.reused, self.key, self.pool = s, 0, key, pool or false
+  self.s, self.reused, self.key, self.pool, self.host = s, 0, key, pool or false, path or host
   rbuf.reset(self.rb)
   return 1
 end
@@ -479,10 +484,10 @@ function tcp:setkeepalive(timeout, size)
     pool_release(pool)
   end
   timeout = timeout or conf.keepalive_timeout
-  local item = {s = s, reused = self.reused, ssl = self.ssl, watcher = false,
+  local item = {s = s, raw = self.raw, reused = self.reused, ssl = self.ssl, watcher = false,
                 timeout = timeout > 0 and timeout / 1000 or nil}
   items[#items + 1] = item
-  self.s, self.pool = false, false
+  self.s, self.raw, self.ssl, self.pool = false, false, false, false
   item.watcher = socket.newthread(watch, pool, item)
   local q = pool.queue
   if q[1] then table.remove(q, 1):signal(true) end
@@ -530,7 +535,8 @@ function tcp:sslhandshake(...) return require'socket2.ngx.ssl'.handshake(self, .
 -- ngx.socket.tcp()
 function M.new()
   return setmetatable({s = false, raw = false, rb = rbuf.new(conf.buffer_size), ct = false, st = false, rt = false,
-                       reused = 0, key = false, pool = false, ssl = false, bind_host = false, bind_port = false},
+                       reused = 0, key = false, pool = false, ssl = false, host = false,
+                       bind_host = false, bind_port = false},
                       tcp)
 end
 
