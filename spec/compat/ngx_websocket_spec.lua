@@ -20,10 +20,8 @@ describe('compat: nginx.websocket.client on socket2.ngx', function()
       local tlsok, tlsno = require'socket2.ngx.ssl'.available()
       if not tlsok then tlswhy = tlsno
       elseif S.can_start() then
-        certs = H.tmppath('-certs')
-        local out, made = H.sh('sh ' .. H.shell_quote(S.ROOT .. '/tools/tls/certs.sh') .. ' ' .. H.shell_quote(certs))
-        if made then tlssrv, tlswhy = S.start('websocketd-tls', certs)
-        else tlswhy = 'tools/tls/certs.sh failed: ' .. out end
+        certs, tlswhy = S.certs()
+        if certs then tlssrv, tlswhy = S.start('websocketd-tls', certs) end
       else
         tlswhy = select(2, S.can_start())
       end
@@ -31,7 +29,6 @@ describe('compat: nginx.websocket.client on socket2.ngx', function()
   end)
   teardown(function()
     S.stop(text); S.stop(bin); S.stop(tlssrv)
-    if certs then H.sh('rm -rf ' .. H.shell_quote(certs)) end
     ngx.socket2.conf.ssl_trusted_certificate = nil
   end)
   after_each(S.clean)

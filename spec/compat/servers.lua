@@ -79,6 +79,22 @@ function S.stop(srv)
   if srv then H.sh('sh ' .. H.shell_quote(S.ROOT) .. '/tools/compat/server.sh stop ' .. H.shell_quote(srv.dir)) end
 end
 
+-- The test certificates (tools/tls/certs.sh: ca.pem, server.pem for
+-- localhost and 127.0.0.1, ...): the directory `make test` made
+-- (build/tls/certs), else one made now. dir, or nil, why.
+local certs_dir
+function S.certs()
+  if certs_dir then return certs_dir end
+  local made = S.ROOT .. '/build/tls/certs'
+  local f = io.open(made .. '/server.pem')
+  if f then f:close(); certs_dir = made; return made end
+  local dir = S.ROOT .. '/build/compat/certs'
+  local out, ok = H.sh('sh ' .. H.shell_quote(S.ROOT .. '/tools/tls/certs.sh') .. ' ' .. H.shell_quote(dir))
+  if not ok then return nil, 'tools/tls/certs.sh failed: ' .. out end
+  certs_dir = dir
+  return dir
+end
+
 -- The text of a file in the server's directory ('' when missing).
 function S.file(srv, name)
   local f = io.open(srv.dir .. '/' .. name)

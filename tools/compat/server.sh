@@ -30,6 +30,14 @@ wait_pid() { # the pid file of a daemon, up to 5 s
   done
 }
 
+alive() { # is process $1 running? (a zombie waiting for its parent to reap it is not)
+  if [ -r "/proc/$1/stat" ]; then
+    ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null
+  else
+    kill -0 "$1" 2>/dev/null
+  fi
+}
+
 bg() { # runs "$@" in the background, its pid into $dir/pid
   nohup "$@" > "$dir/log" 2>&1 < /dev/null &
   echo $! > "$dir/pid"
@@ -83,7 +91,7 @@ stop)
     pid=$(cat "$dir/pid")
     kill "$pid" 2>/dev/null
     i=0
-    while kill -0 "$pid" 2>/dev/null; do
+    while alive "$pid"; do
       i=$((i + 1))
       if [ $i -gt 100 ]; then kill -9 "$pid" 2>/dev/null; break; fi
       sleep 0.05

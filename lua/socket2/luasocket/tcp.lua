@@ -32,6 +32,7 @@ local function new(kind, family, s, cls)
   local o = setmetatable({kind = kind, family = family, cls = cls or 'master', s = s or false, id = ids,
     rb = rbuf.new(8192), block = -1, total = -1, opts = false, received = 0, sent = 0,
     birth = socket.clock()}, mt)
+  U.objects[o] = true
   return o
 end
 M.new = new

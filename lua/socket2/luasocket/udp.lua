@@ -27,6 +27,7 @@ function M.new(family)
   ids = ids + 1
   local o = setmetatable({kind = 'udp', family = family, cls = 'unconnected', s = false, id = ids,
     block = -1, total = -1, opts = false, buf = false, bufsize = 0}, mt)
+  U.objects[o] = true
   if family then
     local s, err, code = socket.udp(family)
     if not s then return nil, msg(err, code) end

@@ -4,6 +4,11 @@ local socket = require'socket2'
 
 local M = {}
 
+-- Every LuaSocket object of this core (weakly): socket.select finds the
+-- socket2 socket behind a descriptor that an object with only getfd()
+-- (a socket.lua source or sink) names.
+M.objects = setmetatable({}, {__mode = 'k'})
+
 -- socket2's codes -> LuaSocket's messages (src/pierror.h, io.c: the
 -- strings LuaSocket returns; a peer that reset or closed is 'closed')
 local MSG = {

@@ -162,7 +162,7 @@ local function new_timer(delay, f, every, fname, ...)
   if type(f) ~= 'function' then error(('bad argument #2 to \'%s\' (Lua function expected)'):format(fname), 3) end
   if every and delay * 1000 < 1 then error('delay cannot be zero', 3) end
   if delay < 0 then error('bad argument #1 to \'' .. fname .. '\' (delay must not be negative)', 3) end
-  if exiting then return nil, 'process exiting' end
+  if exiting and delay > 0 then return nil, 'process exiting' end -- (0: allowed, as in nginx)
   local tm = {delay = delay, f = f, every = every, args = pack(...), thread = false, sleeping = false}
   pending[tm] = true
   npending = npending + 1
