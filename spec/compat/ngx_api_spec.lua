@@ -22,9 +22,9 @@ describe('compat: socket2.ngx helpers', function()
   end)
 
   describe('ngx.re (PCRE2)', function()
-    before_each(function() H.skip_unless(ngx.socket2.re_available()) end)
 
     it('match: captures, false for unmatched groups, named groups, ctx.pos, options', function()
+      H.skip_unless(ngx.socket2.re_available())
       assert.same({[0] = '1234', '1', '234', remaining = '234'},
         captures(ngx.re.match('hello, 1234', '([0-9])(?<remaining>[0-9]+)')))
       assert.same({[0] = 'hello', false, 'hello', false, named = false},
@@ -47,6 +47,7 @@ describe('compat: socket2.ngx helpers', function()
     end)
 
     it('find (nth), gmatch', function()
+      H.skip_unless(ngx.socket2.re_available())
       assert.same({8, 11}, {ngx.re.find('hello, 1234', '([0-9]+)', 'jo')})
       assert.same({9, 11}, {ngx.re.find('hello, 1234', '([0-9])([0-9]+)', 'jo', nil, 2)})
       assert.is_nil(ngx.re.find('hello', '[0-9]'))
@@ -59,6 +60,7 @@ describe('compat: socket2.ngx helpers', function()
     end)
 
     it('sub and gsub: templates ($0, ${1}, $$), functions, the libraries\' own calls', function()
+      H.skip_unless(ngx.socket2.re_available())
       assert.same({'hello, [12][1]34', 1}, {ngx.re.sub('hello, 1234', '([0-9])[0-9]', '[$0][$1]')})
       assert.same({'hello, 100234', 1}, {ngx.re.sub('hello, 1234', '[0-9]', '${0}00')})
       assert.same({'hello, $234', 1}, {ngx.re.sub('hello, 1234', '[0-9]', '$$')})

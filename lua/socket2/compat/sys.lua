@@ -7,17 +7,15 @@ local ffi = require'ffi'
 local M = {}
 
 if ffi.os == 'Windows' then
-  pcall(ffi.cdef, [[
-    typedef struct { uint32_t lo, hi; } s2c_filetime;
-    void GetSystemTimeAsFileTime(s2c_filetime *ft);
-    uint32_t GetCurrentProcessId(void);
-  ]])
-  local ft = ffi.new's2c_filetime'
+  -- (as socket2's OS file declares it, when it did)
+  pcall(ffi.cdef, 'void GetSystemTimeAsFileTime(uint64_t *ft);')
+  pcall(ffi.cdef, 'uint32_t GetCurrentProcessId(void);')
+  local ft = ffi.new'uint64_t[1]'
   local k32 = ffi.C
   function M.now()
     k32.GetSystemTimeAsFileTime(ft)
     -- 100 ns units since 1601-01-01
-    return (ft.hi * 4294967296 + ft.lo) / 1e7 - 11644473600
+    return tonumber(ft[0]) / 1e7 - 11644473600
   end
   function M.getpid() return tonumber(k32.GetCurrentProcessId()) end
   function M.hostname()

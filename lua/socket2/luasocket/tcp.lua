@@ -19,6 +19,8 @@ local type, tostring, tonumber, error, select = type, tostring, tonumber, error,
 local floor = math.floor
 local msg, deadline, limit, check = U.msg, U.deadline, U.limit, U.check
 
+local WINDOWS = require'ffi'.os == 'Windows'
+
 local M = {}
 local methods = {}
 local mt = {__index = methods}
@@ -225,7 +227,17 @@ function methods:accept()
   check(self, 'accept', 'server')
   local s = self.s
   if not s then return nil, 'closed' end
-  local c, err, code = s:accept(deadline(self))
+  local c, err, code
+  if limit(self) == 0 and WINDOWS then
+    -- no non-blocking accept on Windows: socket2's os/windows.lua takes
+    -- INVALID_SOCKET for 2^63 (ffi.cast('SOCKET', -1)), so a failed
+    -- accept() comes back as a socket. An accept that expires at once.
+    s:setblocking(true)
+    c, err, code = s:accept(socket.clock())
+    s:setblocking(false)
+  else
+    c, err, code = s:accept(deadline(self))
+  end
   if not c then return nil, msg(err, code) end
   local o = new(self.kind, self.family, c, 'client')
   return o
