@@ -4,7 +4,8 @@
 -- socket/http.lua, smtp.lua, ftp.lua, tp.lua, ltn12.lua...) on top of a
 -- socket2 implementation of LuaSocket's C core (socket.core, and
 -- socket.unix): socket.tcp/udp/unix, connect, bind, select, sleep,
--- gettime, dns, protect/newtry that work across yields. Inside a socket2
+-- gettime, dns, protect/newtry that work across yields; and LuaSec's ssl
+-- (its client part, for ssl.https) on socket2.tls. Inside a socket2
 -- thread a call that waits parks that thread only; outside one it blocks
 -- while the loop runs, as socket2's own calls do, so redis-lua or
 -- socket.http in several threads interleave.
@@ -26,6 +27,16 @@ package.preload['socket.core'] = function() return core end
 package.preload['socket.unix'] = function() return core.unix end
 package.loaded['socket.core'] = core
 package.loaded['socket.unix'] = core.unix
+
+-- LuaSec's `ssl` (the client part: what ssl.https uses) on socket2.tls,
+-- unless LuaSec itself was loaded already or socket2.tls cannot run here
+if package.loaded.ssl == nil then
+  local ok, tls = pcall(require, 'socket2.tls')
+  if ok and tls.available() then
+    package.preload.ssl = function() return require'socket2.luasocket.ssl' end
+    package.loaded['ssl.https'] = nil
+  end
+end
 
 if package.searchpath('socket', package.path) then return require'socket' end
 return core

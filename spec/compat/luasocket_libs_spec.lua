@@ -219,6 +219,47 @@ describe('compat: LuaSocket libraries on socket2.luasocket', function()
     H.sh('rm -rf ' .. H.shell_quote(dir))
   end)
 
+  it('ssl.https (LuaSec\'s own https.lua) on socket2.tls: verify none, verify peer against the test CA', function()
+    H.skip_unless(have, why_not)
+    H.skip_unless(package.searchpath('ssl.https', package.path), 'LuaSec\'s ssl/https.lua (lua-sec) is not installed')
+    local tls = require'socket2.tls'
+    H.skip_unless(tls.available())
+    H.skip_unless(package.preload.ssl or (package.loaded.ssl and package.loaded.ssl._SOCKET2),
+      'LuaSec itself was loaded before socket2.luasocket')
+    local certs, why = S.certs()
+    H.skip_unless(certs, why)
+    local https = require'ssl.https'
+    local sctx = assert(tls.context{server = true, cert = certs .. '/chain.pem', key = certs .. '/server.key'})
+    local l, port = H.listener()
+    socket2.newthread(function()
+      while true do
+        local c = l:accept()
+        if not c then break end
+        socket2.newthread(function()
+          local st = socket2.stream(tls.wrap(c, sctx))
+          while true do local line = st:readline(); if not line or line == '' then break end end
+          st:write('HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nhello, https')
+          st:close()
+        end)
+      end
+    end)
+    local b, code = https.request(('https://127.0.0.1:%d/'):format(port))
+    assert.same({'hello, https', 200}, {b, code})
+    local t = {}
+    local ltn12 = require'ltn12'
+    socket2.run(function()
+      local one, c2 = https.request{url = ('https://localhost:%d/'):format(port), verify = 'peer',
+        cafile = certs .. '/ca.pem', sink = ltn12.sink.table(t)}
+      assert.same({1, 200}, {one, c2})
+    end)
+    assert.equal('hello, https', table.concat(t))
+    local no, err = https.request{url = ('https://localhost:%d/'):format(port), verify = 'peer',
+      sink = ltn12.sink.table{}}
+    assert.is_nil(no)
+    assert.matches('certificate verify failed', err)
+    l:close()
+  end)
+
   it('socket.smtp sends a message to python\'s smtpd', function()
     H.skip_unless(have, why_not)
     local srv, why = S.start('smtpd')

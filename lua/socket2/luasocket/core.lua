@@ -115,13 +115,18 @@ function core.__unload() end
 -- The socket2 socket of an object given to select, or a descriptor to wrap.
 local function target(o)
   if type(o) ~= 'table' and type(o) ~= 'userdata' then return nil end
-  if type(o) == 'table' and U.objects[o] then return o.s or nil end
+  if type(o) == 'table' and U.objects[o] then
+    local s = o.s or o.raw
+    if s and not s._rrec and s.sock then s = s.sock end -- a socket2.tls socket: its socket
+    return s or nil
+  end
   local ok, fd = pcall(function() return o:getfd() end)
   if not (ok and type(fd) == 'number' and fd >= 0) then return nil end
   -- a descriptor of one of this core's sockets: that socket (registering
   -- the same descriptor twice with the loop would steal its events)
   for obj in pairs(U.objects) do
-    local s = obj.s
+    local s = obj.s or obj.raw
+    if s and not s._rrec and s.sock then s = s.sock end
     if s and not s:closed() and s:fileno() == fd then return s end
   end
   return fd

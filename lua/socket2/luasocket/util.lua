@@ -54,7 +54,8 @@ function M.settimeout(o, t, mode)
   if m == 'b' then o.block = t
   elseif m == 't' or m == 'r' then o.total = t
   else error('bad argument #2 to \'settimeout\' (invalid timeout mode)', 3) end
-  if o.s then o.s:setblocking(M.limit(o) ~= 0) end
+  local s = o.s
+  if s and s.setblocking then s:setblocking(M.limit(o) ~= 0) end -- (a socket2.tls socket has none)
   return 1
 end
 
