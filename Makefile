@@ -229,6 +229,34 @@ build/bench/tls-%: bench/tls/%.c
 	@mkdir -p build/bench
 	$(CC) -O2 -g $(WARN) -o $@ $< -lssl -lcrypto
 
+# Compat (socket2.ngx, socket2.luasocket: issue 15): the servers and the
+# libraries spec/compat runs against, from Debian. lua-nginx-redis,
+# -memcached, -websocket and -redis-connector are never installed (they
+# depend on nginx-extras, which pulls OpenResty's LuaJIT in and removes
+# Debian's luajit): tools/compat/debs.sh fetches them with apt-get download
+# (cached in $${SOCKET2_CACHE:-/var/cache/socket2}/debs) and unpacks them
+# into build/compat. The bench row: bench/compat/run.sh.
+COMPAT_TEST_DEPS  = redis-server memcached dnsmasq-base websocketd python3-dnslib lua-socket lua-sec lua-redis \
+  lua-nginx-dns lua-nginx-kafka
+COMPAT_BENCH_DEPS = redis-server redis-tools lua-socket lua-copas lua-redis
+TEST_DEPS += $(COMPAT_TEST_DEPS)
+LUA_BUILD += compat-libs
+.PHONY: compat-libs bench-compat install-compat
+compat-libs:
+	@sh tools/compat/debs.sh build/compat
+bench: bench-compat
+## bench-compat: redis GET through nginx.redis on socket2.ngx vs redis-lua on LuaSocket and copas (client CPU)
+bench-compat: all
+	@sh tools/deps.sh $(COMPAT_BENCH_DEPS)
+	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/compat/run.sh
+install: install-compat
+install-compat:
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/socket2/ngx $(DESTDIR)$(LUA_SHAREDIR)/socket2/luasocket \
+	  $(DESTDIR)$(LUA_SHAREDIR)/socket2/compat
+	install -m 0644 lua/socket2/ngx/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/ngx/
+	install -m 0644 lua/socket2/luasocket/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/luasocket/
+	install -m 0644 lua/socket2/compat/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/compat/
+
 ## test-c: the C suites of make test alone
 test-c: deps
 	@$(MAKE) --no-print-directory $(C_BUILD) win

@@ -3,6 +3,7 @@
 -- the process id (ngx.worker.pid), the host name, and loading libcrypto
 -- (ngx.md5, ngx.sha1_bin, ngx.hmac_sha1) on first use.
 local ffi = require'ffi'
+require'socket2.os' -- socket2's declarations first: the ones below defer to them
 
 local M = {}
 
