@@ -231,17 +231,22 @@ describe('compat: LuaSocket libraries on socket2.luasocket', function()
     local https = require'ssl.https'
     local sctx = assert(tls.context{server = true, cert = certs .. '/chain.pem', key = certs .. '/server.key'})
     local l, port = H.listener()
+    local active = 0
     socket2.newthread(function()
+      active = active + 1
       while true do
         local c = l:accept()
         if not c then break end
         socket2.newthread(function()
+          active = active + 1
           local st = socket2.stream(tls.wrap(c, sctx))
           while true do local line = st:readline(); if not line or line == '' then break end end
           st:write('HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nhello, https')
           st:close()
+          active = active - 1
         end)
       end
+      active = active - 1
     end)
     local b, code = https.request(('https://127.0.0.1:%d/'):format(port))
     assert.same({'hello, https', 200}, {b, code})
@@ -258,6 +263,7 @@ describe('compat: LuaSocket libraries on socket2.luasocket', function()
     assert.is_nil(no)
     assert.matches('certificate verify failed', err)
     l:close()
+    H.wait_until(function() return active == 0 end, 5, 'the server threads')
   end)
 
   it('socket.smtp sends a message to python\'s smtpd', function()

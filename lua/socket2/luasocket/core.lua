@@ -104,7 +104,9 @@ end
 
 function core.skip(d, ...)
   d = tonumber(d)
-  if not d then error('bad argument #1 to \'skip\' (number expected)', 2) end
+  if not d or not (d >= 0 and d < 2147483647) then error('bad argument #1 to \'skip\' (number expected)', 2) end
+  d = math.floor(d)
+  if d >= select('#', ...) then return end
   return select(d + 1, ...)
 end
 
@@ -261,7 +263,16 @@ end
 
 -- getnameinfo(host, [service]) -> {names} [, service name] | nil, err
 function dns.getnameinfo(host, serv)
-  if host == nil and serv == nil then error('host and serv cannot be both nil', 2) end
+  if type(host) == 'nil' and type(serv) == 'nil' then error('getnameinfo: host and serv cannot be both nil', 2) end
+  if type(host) ~= 'nil' and type(host) ~= 'string' then
+    error(('bad argument #1 to \'getnameinfo\' (string expected, got %s)'):format(type(host)), 2)
+  end
+  if type(serv) ~= 'nil' and type(serv) ~= 'string' and type(serv) ~= 'number' then
+    error(('bad argument #2 to \'getnameinfo\' (string expected, got %s)'):format(type(serv)), 2)
+  end
+  if (host and host:find('\0', 1, true)) or (type(serv) == 'string' and serv:find('\0', 1, true)) then
+    return nil, 'host or service not provided, or not known'
+  end
   local list, err, code = socket.getaddrinfo(host, serv and tostring(serv) or nil, nil, 'tcp')
   if not list then return nil, U.msg(err, code) end
   local names, service = {}, nil

@@ -128,10 +128,14 @@ end
 -- a port argument (number, numeric string or service name) -> number
 local function port_number(port, fname, argn)
   local n = tonumber(port)
-  if n then return n end
+  if n then
+    if n >= 0 and n <= 65535 and n == floor(n) then return n end
+    return nil
+  end
   if type(port) ~= 'string' then
     error(('bad argument #%d to \'%s\' (string expected, got %s)'):format(argn, fname, type(port)), 3)
   end
+  if port == '' or port:find('\0', 1, true) or #port > 64 then return nil end
   local list = socket.getaddrinfo('127.0.0.1', port, 'inet', 'tcp')
   if list and list[1] then return list[1].port end
   return nil
@@ -144,6 +148,8 @@ function methods:connect(address, port)
     error(('bad argument #1 to \'connect\' (string expected, got %s)'):format(type(address)), 2)
   end
   address = tostring(address)
+  local good, why = U.hostport(address, self.kind ~= 'unixstream' and port or nil)
+  if not good then return nil, why end
   local dl = deadline(self)
   local ok, err, code
   if self.kind == 'unixstream' then
@@ -185,6 +191,8 @@ function methods:bind(address, port)
     error(('bad argument #1 to \'bind\' (string expected, got %s)'):format(type(address)), 2)
   end
   address = tostring(address)
+  local good, why = U.hostport(address, self.kind ~= 'unixstream' and port or nil)
+  if not good then return nil, why end
   local s, err, code, ok
   if self.kind == 'unixstream' then
     s, err = ensure(self)
@@ -275,7 +283,8 @@ end
 -- receive([pattern], [prefix]) -> data, or nil, err, partial
 function methods:receive(pat, prefix)
   check(self, 'receive', 'client')
-  if prefix ~= nil then
+  if type(prefix) == 'nil' then prefix = nil -- (a NULL cdata == nil: refused below)
+  else
     if type(prefix) == 'number' then prefix = tostring(prefix)
     elseif type(prefix) ~= 'string' then
       error(('bad argument #2 to \'receive\' (string expected, got %s)'):format(type(prefix)), 2)
@@ -288,6 +297,7 @@ function methods:receive(pat, prefix)
   local n = tonumber(pat)
   if n then
     if n < 0 then error('bad argument #1 to \'receive\' (invalid receive pattern)', 2) end
+    if not (n < 2147483648) then error('bad argument #1 to \'receive\' (invalid receive pattern)', 2) end
     local want = floor(n) - (prefix and #prefix or 0)
     if want <= 0 then
       if prefix then return prefix end
@@ -330,9 +340,10 @@ end
 
 function methods:setstats(r, s, age)
   check(self, 'setstats', 'client')
-  self.received = tonumber(r) or self.received
-  self.sent = tonumber(s) or self.sent
-  if age then self.birth = socket.clock() - tonumber(age) end
+  r, s, age = tonumber(r), tonumber(s), tonumber(age)
+  if r then self.received = r end
+  if s then self.sent = s end
+  if age and age == age then self.birth = socket.clock() - age end
   return 1
 end
 
@@ -396,7 +407,9 @@ end
 function methods:setfd(fd)
   check(self, 'setfd')
   fd = tonumber(fd)
-  if not fd then error('bad argument #1 to \'setfd\' (number expected)', 2) end
+  if not fd or not (fd >= -1 and fd <= 2147483647) or fd ~= floor(fd) then
+    error('bad argument #1 to \'setfd\' (a descriptor number expected)', 2)
+  end
   if self.s then self.s:release(); self.s = false end
   if fd >= 0 then
     local s, err, code = socket.wrap(fd)

@@ -108,6 +108,8 @@ function methods:setpeername(address, port)
   end
   local p = tcpmod.port_number(port, 'setpeername', 2)
   if not p then return nil, 'service not supported for socket type' end
+  local good, why = U.hostport(address, p)
+  if not good then return nil, why end
   local s, err, code
   if not self.s then
     local fam = family_of(address)
@@ -132,6 +134,8 @@ function methods:setsockname(address, port)
   end
   local p = tcpmod.port_number(port, 'setsockname', 2)
   if not p then return nil, 'service not supported for socket type' end
+  local good, why = U.hostport(address, p)
+  if not good then return nil, why end
   if address == '*' then address = nil end
   local s, err = ensure(self, address and family_of(address) or 'inet')
   if not s then return nil, err end
@@ -164,6 +168,8 @@ function methods:sendto(data, ip, port)
   if type(ip) ~= 'string' then error(('bad argument #2 to \'sendto\' (string expected, got %s)'):format(type(ip)), 2) end
   local p = tonumber(port)
   if not p then error(('bad argument #3 to \'sendto\' (number expected, got %s)'):format(type(port)), 2) end
+  local good, why = U.hostport(ip, p)
+  if not good then return nil, why end
   local s, err = ensure(self, family_of(ip))
   if not s then return nil, err end
   local n, code
@@ -177,7 +183,8 @@ end
 
 local function recvbuf(self, size)
   size = size and floor(tonumber(size) or M.DATAGRAMSIZE) or M.DATAGRAMSIZE
-  if size < 1 then size = 1 end
+  if not (size >= 1) then size = 1 end
+  if size > 65536 then size = 65536 end -- (a datagram is never larger)
   if self.bufsize < size then
     self.buf, self.bufsize = ffi.new('uint8_t[?]', size), size
   end
@@ -213,7 +220,7 @@ function methods:settimeout(t, mode)
   check(self, 'settimeout')
   return U.settimeout(self, t, mode)
 end
-function methods:gettimeout() return U.gettimeout(self) end
+function methods:gettimeout() return U.gettimeout(self) end -- (checks self)
 
 function methods:close()
   check(self, 'close')
@@ -252,7 +259,9 @@ end
 function methods:setfd(fd)
   check(self, 'setfd')
   fd = tonumber(fd)
-  if not fd then error('bad argument #1 to \'setfd\' (number expected)', 2) end
+  if not fd or not (fd >= -1 and fd <= 2147483647) or fd ~= floor(fd) then
+    error('bad argument #1 to \'setfd\' (a descriptor number expected)', 2)
+  end
   if self.s then self.s:release(); self.s = false end
   if fd >= 0 then
     local s, err, code = socket.wrap(fd)

@@ -43,12 +43,12 @@ end
 
 -- settimeout(value, [mode]) on a LuaSocket object o
 function M.settimeout(o, t, mode)
-  if t ~= nil and type(t) ~= 'number' then
-    t = tonumber(t)
+  if type(t) ~= 'nil' and type(t) ~= 'number' then
+    t = type(t) == 'string' and tonumber(t) or nil
     if not t then error('bad argument #1 to \'settimeout\' (number expected)', 3) end
   end
-  t = t or -1
-  mode = mode or 'b'
+  if type(t) == 'nil' or t ~= t then t = -1 end
+  if type(mode) == 'nil' then mode = 'b' end
   if type(mode) ~= 'string' then error('bad argument #2 to \'settimeout\' (string expected)', 3) end
   local m = mode:sub(1, 1)
   if m == 'b' then o.block = t
@@ -59,14 +59,35 @@ function M.settimeout(o, t, mode)
   return 1
 end
 
-function M.gettimeout(o) return o.block, o.total end
+function M.gettimeout(o)
+  M.check(o, 'gettimeout')
+  return o.block, o.total
+end
+
+-- A host (no NUL inside) and a port (an integer 0..65535, a numeric string,
+-- or a service name): true, or nil and LuaSocket's message.
+function M.hostport(host, port)
+  if type(host) == 'string' and host:find('\0', 1, true) then
+    return nil, 'host or service not provided, or not known'
+  end
+  if port ~= nil then
+    local n = tonumber(port)
+    if n and not (n >= 0 and n <= 65535 and n == math.floor(n)) then
+      return nil, 'service not supported for socket type'
+    end
+    if not n and type(port) == 'string' and (port:find('\0', 1, true) or port == '') then
+      return nil, 'service not supported for socket type'
+    end
+  end
+  return true
+end
 
 -- The class name of o ('tcp{client}') and a check that a method is called
 -- on the right class (LuaSocket's auxiliar_checkclass messages).
 function M.classname(o) return o.kind .. '{' .. o.cls .. '}' end
 
 function M.check(o, fname, ...)
-  if type(o) ~= 'table' or not o.kind then
+  if not M.objects[o] then
     error(('bad argument #1 to \'%s\' (socket expected, got %s)'):format(fname, type(o)), 3)
   end
   local n = select('#', ...)

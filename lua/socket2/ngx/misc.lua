@@ -117,7 +117,10 @@ end
 
 function M.decode_args(s, max)
   s = str_arg(s, 'decode_args', 1)
-  max = max or 100
+  if type(max) == 'nil' then max = 100 end
+  if type(max) ~= 'number' or max ~= max then
+    error(('bad argument #2 to \'decode_args\' (number expected, got %s)'):format(type(max)), 2)
+  end
   local t, n = {}, 0
   for pair in s:gmatch'[^&]+' do
     n = n + 1

@@ -67,11 +67,13 @@ local dfa_ws = ffi.new('int[?]', DFA_WS)
 
 -- options string -> compile flags, match flags, dfa, jit, dupnames
 local opt_cache = {}
-local function parse_opts(opts)
-  opts = opts or ''
+local function parse_opts(opts, fname)
+  if type(opts) == 'nil' then opts = '' end -- (a NULL cdata == nil: refused below)
   local o = opt_cache[opts]
   if o then return o end
-  if type(opts) ~= 'string' then error('bad argument (options must be a string)', 4) end
+  if type(opts) ~= 'string' then
+    error(('bad argument #3 to \'%s\' (string expected, got %s)'):format(fname, type(opts)), 4)
+  end
   local cflags, mflags, dfa, jit, dup = 0, 0, false, false, false
   for i = 1, #opts do
     local c = sub(opts, i, i)
@@ -87,7 +89,7 @@ local function parse_opts(opts)
     elseif c == 'u' then cflags = bor(cflags, UTF)
     elseif c == 'U' then cflags = bor(cflags, UTF); mflags = bor(mflags, NO_UTF_CHECK)
     elseif c == 'x' then cflags = bor(cflags, EXTENDED)
-    else error(('unknown flag "%s" (flags "%s")'):format(c, opts), 4) end
+    else error(('%s: unknown flag "%s" (flags "%s")'):format(fname, c, opts), 4) end
   end
   o = {cflags = cflags, mflags = mflags, dfa = dfa, jit = jit, dup = dup, utf = band(cflags, UTF) ~= 0}
   opt_cache[opts] = o
@@ -97,14 +99,14 @@ end
 local CACHE_MAX = 1024
 local cache, ncache, order = {}, 0, {}
 
-local function compile(regex, opts)
+local function compile(regex, opts, fname)
   if not lib then return nil, lib_err end
   if type(regex) ~= 'string' then
     if type(regex) == 'number' then regex = tostring(regex)
-    else error('bad argument #2 (string expected, got ' .. type(regex) .. ')', 3) end
+    else error(('bad argument #2 to \'%s\' (string expected, got %s)'):format(fname, type(regex)), 3) end
   end
-  local o = parse_opts(opts)
-  local key = regex .. '\0' .. (opts or '')
+  local o = parse_opts(opts, fname)
+  local key = regex .. '\0' .. (type(opts) == 'string' and opts or '')
   local re = cache[key]
   if re then return re end
   local code = lib.pcre2_compile_8(regex, #regex, o.cflags, errcode, erroffset, nil)
@@ -201,20 +203,35 @@ local function captures(re, subj, rc, res)
   return m
 end
 
-local function subject_of(s)
+local function subject_of(s, fname)
   if type(s) == 'string' then return s end
   if type(s) == 'number' then return tostring(s) end
-  error('bad argument #1 (string expected, got ' .. type(s) .. ')', 3)
+  error(('bad argument #1 to \'%s\' (string expected, got %s)'):format(fname, type(s)), 3)
+end
+
+-- ctx (a table or nil) -> the start position
+local function ctx_pos(ctx, fname)
+  if type(ctx) == 'nil' then return 1 end
+  if type(ctx) ~= 'table' then error(('bad argument #4 to \'%s\' (table expected, got %s)'):format(fname, type(ctx)), 3) end
+  local pos = ctx.pos
+  if type(pos) == 'nil' then return 1 end
+  if type(pos) ~= 'number' or pos ~= pos then
+    error(('bad argument #4 to \'%s\' (ctx.pos must be a number)'):format(fname), 3)
+  end
+  if pos < 1 then pos = 1 end
+  return math.floor(pos)
 end
 
 -- ngx.re.match(subject, regex, [options], [ctx], [res_table]) -> captures,
 -- or nil (no match), or nil, err
 function M.match(subject, regex, options, ctx, res)
-  subject = subject_of(subject)
-  local re, err = compile(regex, options)
+  subject = subject_of(subject, 'match')
+  local pos = ctx_pos(ctx, 'match')
+  if type(res) ~= 'nil' and type(res) ~= 'table' then
+    error(('bad argument #5 to \'match\' (table expected, got %s)'):format(type(res)), 2)
+  end
+  local re, err = compile(regex, options, 'match')
   if not re then return nil, err end
-  local pos = ctx and ctx.pos or 1
-  if pos < 1 then pos = 1 end
   if pos > #subject + 1 then return nil end
   local rc
   rc, err = exec(re, subject, pos - 1)
@@ -226,12 +243,15 @@ end
 
 -- ngx.re.find(subject, regex, [options], [ctx], [nth]) -> from, to
 function M.find(subject, regex, options, ctx, nth)
-  subject = subject_of(subject)
-  local re, err = compile(regex, options)
+  subject = subject_of(subject, 'find')
+  local pos = ctx_pos(ctx, 'find')
+  if type(nth) == 'nil' then nth = 0 end
+  if type(nth) ~= 'number' or not (nth >= 0) then
+    error(('bad argument #5 to \'find\' (non-negative number expected, got %s)'):format(tostring(nth)), 2)
+  end
+  nth = math.floor(nth)
+  local re, err = compile(regex, options, 'find')
   if not re then return nil, nil, err end
-  nth = nth or 0
-  local pos = ctx and ctx.pos or 1
-  if pos < 1 then pos = 1 end
   if pos > #subject + 1 then return nil end
   local rc
   rc, err = exec(re, subject, pos - 1)
@@ -260,8 +280,8 @@ end
 -- ngx.re.gmatch(subject, regex, [options]) -> iterator (each call: the next
 -- captures, nil at the end, or nil, err)
 function M.gmatch(subject, regex, options)
-  subject = subject_of(subject)
-  local re, err = compile(regex, options)
+  subject = subject_of(subject, 'gmatch')
+  local re, err = compile(regex, options, 'gmatch')
   if not re then return nil, err end
   local pos, done = 0, false
   return function()
@@ -328,8 +348,9 @@ local function expand(parts, re, subj)
 end
 
 local function substitute(subject, regex, replace, options, global)
-  subject = subject_of(subject)
-  local re, err = compile(regex, options)
+  local fname = global and 'gsub' or 'sub'
+  subject = subject_of(subject, fname)
+  local re, err = compile(regex, options, fname)
   if not re then return nil, nil, err end
   local parts
   local tr = type(replace)
@@ -342,7 +363,7 @@ local function substitute(subject, regex, replace, options, global)
       tpl_strings[replace] = parts
     end
   elseif tr ~= 'function' then
-    error('bad argument #3 (string or function expected, got ' .. tr .. ')', 3)
+    error(('bad argument #3 to \'%s\' (string or function expected, got %s)'):format(fname, tr), 3)
   end
   local out, pos, count, len = {}, 0, 0, #subject
   while pos <= len do

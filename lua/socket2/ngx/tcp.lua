@@ -39,6 +39,13 @@ local tcp = {}
 tcp.__index = tcp
 M.methods = tcp
 
+-- a method called on a cosocket (not with . instead of :)
+local function check(self, fname)
+  if getmetatable(self) ~= tcp then
+    error(('bad argument #0 to \'%s\' (cosocket expected; did you call it with . instead of :?)'):format(fname), 3)
+  end
+end
+
 -- send data ----------------------------------------------------------------
 
 -- string, number, boolean, nil, or a (nested) array of strings and numbers
@@ -93,6 +100,7 @@ local function stimeout(self) return self.st or conf.send_timeout / 1000 end
 local function rtimeout(self) return self.rt or conf.read_timeout / 1000 end
 
 function tcp:settimeout(...)
+  check(self, 'settimeout')
   local n = select('#', ...)
   if n ~= 1 then
     error(('ngx.socket settimeout: expecting 2 arguments (including the object) but seen %d'):format(n + 1), 2)
@@ -102,6 +110,7 @@ function tcp:settimeout(...)
 end
 
 function tcp:settimeouts(...)
+  check(self, 'settimeouts')
   local n = select('#', ...)
   if n ~= 3 then
     error(('ngx.socket settimeouts: expecting 4 arguments (including the object) but seen %d'):format(n + 1), 2)
@@ -248,6 +257,7 @@ end
 
 -- connect(host, port, [opts]) | connect('unix:/path', [opts]) -> 1 | nil, err
 function tcp:connect(host, port, opts, ...)
+  check(self, 'connect')
   local nargs = select('#', ...) + 3
   if type(host) ~= 'string' then
     error(('bad argument #1 to \'connect\' (string expected, got %s)'):format(type(host)), 2)
@@ -255,7 +265,7 @@ function tcp:connect(host, port, opts, ...)
   local path
   if host:sub(1, 5) == 'unix:' then
     path = host:sub(6)
-    if opts == nil and nargs <= 3 then opts = port end
+    if type(opts) == 'nil' and nargs <= 3 then opts = port end
     port = nil
   else
     local p = tonumber(port)
@@ -267,9 +277,10 @@ function tcp:connect(host, port, opts, ...)
     end
     port = p
   end
-  if opts ~= nil and type(opts) ~= 'table' then
+  if type(opts) ~= 'nil' and type(opts) ~= 'table' then -- (a NULL cdata == nil: refused too)
     error(('bad argument #%d to \'connect\' (table expected, got %s)'):format(path and 2 or 3, type(opts)), 2)
   end
+  if host:find('\0', 1, true) then return nil, host .. ' could not be resolved (3: Host not found)' end
   if self.s then shut(self) end
   self.ssl = false
   local key = opts and opts.pool or (path and host or host .. ':' .. port)
@@ -319,6 +330,7 @@ end
 
 -- bind(address, [port]): the local address of the next connect.
 function tcp:bind(addr, port)
+  check(self, 'bind')
   if type(addr) ~= 'string' then
     error(('bad argument #1 to \'bind\' (string expected, got %s)'):format(type(addr)), 2)
   end
@@ -329,6 +341,7 @@ end
 -- sending ----------------------------------------------------------------------
 
 function tcp:send(data)
+  check(self, 'send')
   local s = self.s
   if not s then return nil, 'closed' end
   if busy(s, 'w') then return nil, 'socket busy writing' end
@@ -353,9 +366,10 @@ end
 
 -- receive([pattern | size]) -> data, or nil, err, partial
 function tcp:receive(...)
+  check(self, 'receive')
   local nargs = select('#', ...)
   if nargs > 1 then
-    error(('expecting 1 or 2 arguments (including the object), but got %d'):format(nargs + 1), 2)
+    error(('ngx.socket receive: expecting 1 or 2 arguments (including the object), but got %d'):format(nargs + 1), 2)
   end
   local s = self.s
   if not s then return nil, 'closed' end
@@ -366,7 +380,7 @@ function tcp:receive(...)
   local n = tonumber(pat)
   if n then
     n = n >= 0 and floor(n) or ceil(n)
-    if n < 0 then error('bad argument #1 to \'receive\' (bad number argument)', 2) end
+    if not (n >= 0 and n < 2147483648) then error('bad argument #1 to \'receive\' (bad number argument)', 2) end
     if n == 0 then return '' end
     data, err, part, code = rb_bytes(self.rb, s, n, t)
   elseif pat == nil or pat == '*l' then
@@ -382,8 +396,10 @@ end
 
 -- receiveany(max) -> data (at most max bytes), or nil, err
 function tcp:receiveany(max)
+  check(self, 'receiveany')
   local n = tonumber(max)
-  if not n or n <= 0 then error('bad argument #1 to \'receiveany\' (bad max argument)', 2) end
+  if not n or not (n > 0) then error('bad argument #1 to \'receiveany\' (bad max argument)', 2) end
+  if n > 2147483647 then n = 2147483647 end
   local s = self.s
   if not s then return nil, 'closed' end
   if busy(s, 'r') then return nil, 'socket busy reading' end
@@ -396,6 +412,7 @@ end
 
 -- receiveuntil(pattern, [{inclusive = bool}]) -> iterator([size])
 function tcp:receiveuntil(pat, opts)
+  check(self, 'receiveuntil')
   if type(pat) ~= 'string' then
     if type(pat) == 'number' then pat = tostring(pat)
     else error(('bad argument #1 to \'receiveuntil\' (string expected, got %s)'):format(type(pat)), 2) end
@@ -416,9 +433,10 @@ function tcp:receiveuntil(pat, opts)
   return function(size)
     if size ~= nil then
       size = tonumber(size)
-      if not size then error('bad argument #1 to iterator (number expected)', 2) end
+      if not size or size ~= size then error('bad argument #1 to \'receiveuntil\' iterator (number expected)', 2) end
       size = floor(size)
       if size < 0 then size = 0 end
+      if size > 2147483647 then size = 2147483647 end
       if size == 0 then size = nil end
     end
     local s = self.s
@@ -433,12 +451,14 @@ end
 -- the rest ---------------------------------------------------------------------
 
 function tcp:close()
+  check(self, 'close')
   if not self.s then return nil, 'closed' end
   shut(self)
   return 1
 end
 
 function tcp:getreusedtimes()
+  check(self, 'getreusedtimes')
   if not self.s then return nil, 'closed' end
   return self.reused
 end
@@ -447,11 +467,12 @@ end
 -- afterwards (its connection is in the pool)
 local peekbuf = ffi.new'uint8_t[1]'
 function tcp:setkeepalive(timeout, size)
-  if timeout ~= nil and type(timeout) ~= 'number' then
+  check(self, 'setkeepalive')
+  if type(timeout) ~= 'nil' and (type(timeout) ~= 'number' or timeout ~= timeout) then
     error(('bad argument #1 to \'setkeepalive\' (number expected, got %s)'):format(type(timeout)), 2)
   end
-  if size ~= nil and type(size) ~= 'number' then
-    error(('bad argument #2 to \'setkeepalive\' (number expected, got %s)'):format(type(size)), 2)
+  if type(size) ~= 'nil' and (type(size) ~= 'number' or not (size >= 1)) then
+    error(('bad argument #2 to \'setkeepalive\' (bad "pool_size" option value: %s)'):format(tostring(size)), 2)
   end
   local s = self.s
   if not s or self.rb.eof then return nil, 'closed' end
@@ -484,8 +505,10 @@ function tcp:setkeepalive(timeout, size)
     pool_release(pool)
   end
   timeout = timeout or conf.keepalive_timeout
-  local item = {s = s, raw = self.raw, reused = self.reused, ssl = self.ssl, watcher = false,
-                timeout = timeout > 0 and timeout / 1000 or nil}
+  -- (0, negative: no idle timeout; beyond 31 years: none either)
+  local idle = timeout > 0 and timeout / 1000 or nil
+  if idle and idle > 1e9 then idle = nil end
+  local item = {s = s, raw = self.raw, reused = self.reused, ssl = self.ssl, watcher = false, timeout = idle}
   items[#items + 1] = item
   self.s, self.raw, self.ssl, self.pool = false, false, false, false
   item.watcher = socket.newthread(watch, pool, item)
@@ -498,6 +521,7 @@ end
 local OPTS = {keepalive = 'keepalive', reuseaddr = 'reuseaddr', ['tcp-nodelay'] = 'nodelay',
               sndbuf = 'sndbuf', rcvbuf = 'rcvbuf'}
 function tcp:setoption(name, value)
+  check(self, 'setoption')
   local opt = OPTS[name]
   if not opt then return nil, 'unsupported option ' .. tostring(name) end
   local s = self.raw or self.s
@@ -505,7 +529,7 @@ function tcp:setoption(name, value)
   local v
   if opt == 'sndbuf' or opt == 'rcvbuf' then
     v = tonumber(value)
-    if not v then return nil, 'bad option value' end
+    if not v or not (v >= 0 and v <= 2147483647) then return nil, 'bad option value' end
     v = floor(v)
   else
     v = value == true or (type(value) == 'number' and value ~= 0)
@@ -516,6 +540,7 @@ function tcp:setoption(name, value)
 end
 
 function tcp:getoption(name)
+  check(self, 'getoption')
   local opt = OPTS[name]
   if not opt then return nil, 'unsupported option ' .. tostring(name) end
   local s = self.raw or self.s
@@ -524,13 +549,17 @@ function tcp:getoption(name)
 end
 
 function tcp:getfd()
+  check(self, 'getfd')
   local s = self.raw or self.s
   if not s then return nil, 'closed' end
   return s:fileno()
 end
 
 -- sslhandshake([reused_session], [server_name], [ssl_verify], [send_status_req])
-function tcp:sslhandshake(...) return require'socket2.ngx.ssl'.handshake(self, ...) end
+function tcp:sslhandshake(...)
+  check(self, 'sslhandshake')
+  return require'socket2.ngx.ssl'.handshake(self, ...)
+end
 
 -- ngx.socket.tcp()
 function M.new()

@@ -156,8 +156,9 @@ local function timer_thread(tm)
 end
 
 local function new_timer(delay, f, every, fname, ...)
-  if type(delay) ~= 'number' then
-    error(('bad argument #1 to \'%s\' (number expected, got %s)'):format(fname, type(delay)), 3)
+  if type(delay) ~= 'number' or delay ~= delay then
+    error(('bad argument #1 to \'%s\' (number expected, got %s)'):format(fname,
+      delay ~= delay and 'NaN' or type(delay)), 3)
   end
   if type(f) ~= 'function' then error(('bad argument #2 to \'%s\' (Lua function expected)'):format(fname), 3) end
   if every and delay * 1000 < 1 then error('delay cannot be zero', 3) end
@@ -166,7 +167,13 @@ local function new_timer(delay, f, every, fname, ...)
   local tm = {delay = delay, f = f, every = every, args = pack(...), thread = false, sleeping = false}
   pending[tm] = true
   npending = npending + 1
-  tm.thread = socket.newthread(timer_thread, tm)
+  local ok, t = pcall(socket.newthread, timer_thread, tm)
+  if not ok then
+    pending[tm] = nil
+    npending = npending - 1
+    error(t, 0)
+  end
+  tm.thread = t
   return 1
 end
 
@@ -186,7 +193,7 @@ function M.shutdown()
     npending = npending - 1
     if tm.sleeping then -- (a running every() callback just ends its series)
       tm.sleeping = false
-      socket.kill(tm.thread)
+      if tm.thread then pcall(socket.kill, tm.thread) end
       socket.newthread(run_cb, tm, true)
       n = n + 1
     end

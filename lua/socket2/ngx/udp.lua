@@ -20,6 +20,12 @@ local udp = {}
 udp.__index = udp
 M.methods = udp
 
+local function check(self, fname)
+  if getmetatable(self) ~= udp then
+    error(('bad argument #0 to \'%s\' (udp cosocket expected; did you call it with . instead of :?)'):format(fname), 3)
+  end
+end
+
 local MAX_DGRAM = 65536
 local nautobind = 0
 
@@ -30,6 +36,7 @@ end
 
 -- setpeername(host, port) | setpeername('unix:/path') -> 1 | nil, err
 function udp:setpeername(host, port)
+  check(self, 'setpeername')
   if type(host) ~= 'string' then
     error(('bad argument #1 to \'setpeername\' (string expected, got %s)'):format(type(host)), 2)
   end
@@ -50,7 +57,8 @@ function udp:setpeername(host, port)
   end
   local p = tonumber(port)
   if not p then error(('bad argument #2 to \'setpeername\' (number expected, got %s)'):format(type(port)), 2) end
-  if p < 0 or p > 65535 then return nil, 'bad port number: ' .. tostring(port) end
+  if not (p >= 0 and p <= 65535) or p ~= floor(p) then return nil, 'bad port number: ' .. tostring(port) end
+  if host:find('\0', 1, true) then return nil, host .. ' could not be resolved (3: Host not found)' end
   local ai
   ai, err, code = socket.addr(host, p, 'udp', self.bind_host and (self.bind_host:find(':', 1, true) and 'inet6'
     or 'inet') or nil, nil, nil, socket.clock() + (self.rt or conf.read_timeout / 1000))
@@ -69,6 +77,7 @@ function udp:setpeername(host, port)
 end
 
 function udp:bind(addr)
+  check(self, 'bind')
   if type(addr) ~= 'string' then
     error(('bad argument #1 to \'bind\' (string expected, got %s)'):format(type(addr)), 2)
   end
@@ -77,6 +86,7 @@ function udp:bind(addr)
 end
 
 function udp:send(data)
+  check(self, 'send')
   local s = self.s
   if not s then return nil, 'closed' end
   local str = data_string(data, 'send')
@@ -86,6 +96,7 @@ function udp:send(data)
 end
 
 function udp:receive(size)
+  check(self, 'receive')
   local s = self.s
   if not s then return nil, 'closed' end
   local n = MAX_DGRAM
@@ -93,7 +104,7 @@ function udp:receive(size)
     n = tonumber(size)
     if not n then error('bad argument #1 to \'receive\' (number expected)', 2) end
     n = floor(n)
-    if n < 0 then error('bad argument #1 to \'receive\' (bad size)', 2) end
+    if not (n >= 0) then error('bad argument #1 to \'receive\' (bad size)', 2) end
     if n > MAX_DGRAM then n = MAX_DGRAM end
   end
   local buf = self.buf
@@ -107,6 +118,7 @@ function udp:receive(size)
 end
 
 function udp:settimeout(...)
+  check(self, 'settimeout')
   if select('#', ...) ~= 1 then
     error(('ngx.socket settimeout: expecting 2 arguments (including the object) but seen %d')
       :format(select('#', ...) + 1), 2)
@@ -118,6 +130,7 @@ function udp:settimeout(...)
 end
 
 function udp:close()
+  check(self, 'close')
   if not self.s then return nil, 'closed' end
   self.s:close()
   self.s = false
