@@ -237,7 +237,7 @@ build/bench/tls-%: bench/tls/%.c
 # (cached in $${SOCKET2_CACHE:-/var/cache/socket2}/debs) and unpacks them
 # into build/compat. The bench row: bench/compat/run.sh.
 COMPAT_TEST_DEPS  = redis-server memcached dnsmasq-base websocketd python3-dnslib lua-socket lua-sec lua-redis \
-  lua-nginx-dns lua-nginx-kafka
+  lua-nginx-dns lua-nginx-kafka lua-nginx-string lua-nginx-cookie
 COMPAT_BENCH_DEPS = redis-server redis-tools lua-socket lua-copas lua-redis
 TEST_DEPS += $(COMPAT_TEST_DEPS)
 LUA_BUILD += compat-libs

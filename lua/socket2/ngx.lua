@@ -145,6 +145,10 @@ local function resty_alias(name)
 end
 loaders[#loaders + 1] = resty_alias
 
+-- OpenSSL's symbols in ffi.C, as in nginx (lua-resty-string's md5, sha*,
+-- aes and random call them there); without libcrypto those say so when used
+sys.crypto()
+
 if rawget(_G, 'ngx') == nil then rawset(_G, 'ngx', ngx) end
 
 return ngx

@@ -46,6 +46,8 @@ else
 end
 
 -- libcrypto (OpenSSL 3), loaded once on first use: the library, or nil, why.
+-- global: its symbols in ffi.C too, as in an nginx that links OpenSSL (the
+-- lua-resty-string modules call ffi.C.MD5_Init & co.)
 local crypto, crypto_err
 function M.crypto()
   if crypto then return crypto end
@@ -54,7 +56,7 @@ function M.crypto()
   for i = 1, #names do
     local name = names[i]
     if name and name ~= '' then
-      local ok, lib = pcall(ffi.load, name)
+      local ok, lib = pcall(ffi.load, name, true)
       if ok then crypto = lib; break end
     end
   end

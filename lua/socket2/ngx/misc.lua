@@ -279,13 +279,27 @@ function M.log(level, ...)
 end
 
 -- ngx.say / ngx.print outside a request: standard output, as OpenResty's
--- `resty` command line does
+-- `resty` command line does. Arguments: as ngx.log's, and (nested) arrays
+-- of them.
+local function output(fname, ...)
+  local parts, n = {}, select('#', ...)
+  local function add(v, depth)
+    if type(v) == 'table' and not (getmetatable(v) and getmetatable(v).__tostring) then
+      if depth > 100 then error(('bad argument to \'%s\' (tables nested too deep)'):format(fname), 4) end
+      for i = 1, #v do add(v[i], depth + 1) end
+    else
+      parts[#parts + 1] = message(fname, 0, v)
+    end
+  end
+  for i = 1, n do add((select(i, ...)), 0) end
+  return concat(parts)
+end
 function M.print(...)
-  io.stdout:write(message('print', 0, ...))
+  io.stdout:write(output('print', ...))
   return 1
 end
 function M.say(...)
-  io.stdout:write(message('say', 0, ...), '\n')
+  io.stdout:write(output('say', ...), '\n')
   return 1
 end
 function M.flush() io.stdout:flush(); return 1 end
