@@ -266,6 +266,37 @@ describe('compat: LuaSocket libraries on socket2.luasocket', function()
     H.wait_until(function() return active == 0 end, 5, 'the server threads')
   end)
 
+  it('copas 1.1.7 (Debian\'s) on socket2.luasocket: its threads run redis-lua over non-blocking sockets', function()
+    H.skip_unless(redis_srv, redis_why)
+    H.skip_unless(package.searchpath('copas', package.path), 'lua-copas is not installed')
+    local protect, newtry = socket.protect, socket.newtry -- (copas replaces them in the module)
+    local http_loaded = package.loaded['socket.http'] -- (copas refuses to load after it)
+    package.loaded['socket.http'] = nil
+    local copas = require'copas'
+    package.loaded['socket.http'] = http_loaded
+    local redis = require'redis'
+    local got = {}
+    for i = 1, 2 do
+      copas.addthread(function()
+        local skt = socket.tcp()
+        assert(copas.connect(skt, '127.0.0.1', redis_srv.port))
+        local c = redis.connect{socket = copas.wrap(skt)}
+        for k = 1, 3 do
+          c:set('copas' .. i, k)
+          local v = c:get('copas' .. i) -- (it yields: then append)
+          got[#got + 1] = i .. ':' .. v
+        end
+        skt:close()
+      end)
+    end
+    local t0 = socket2.clock()
+    while #got < 6 and socket2.clock() - t0 < 5 * H.SLOW do copas.step(0.1) end
+    socket.protect, socket.newtry = protect, newtry
+    package.loaded.copas = nil
+    table.sort(got)
+    assert.same({'1:1', '1:2', '1:3', '2:1', '2:2', '2:3'}, got)
+  end)
+
   it('socket.smtp sends a message to python\'s smtpd', function()
     H.skip_unless(have, why_not)
     local srv, why = S.start('smtpd')

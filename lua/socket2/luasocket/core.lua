@@ -184,6 +184,14 @@ function core.select(recvt, sendt, timeout)
   else
     r, w, code = socket.select(rlist, wlist, timeout >= 0 and timeout or nil)
     if not r then err = w; r, w = {}, {} end
+    -- socket2 gap: what socket.select finds ready (by poll(2)) does not
+    -- mark the socket ready for the reactor's next call (io_reactor's
+    -- _rready/_wready: cleared by a short read or an EAGAIN, set only by an
+    -- edge event), and a non-blocking call (LuaSocket's settimeout(0), as
+    -- copas uses it) trusts that mark without trying the syscall: it would
+    -- say 'would block' forever. Marked here; harmless on a proactor.
+    for i = 1, #r do if r[i]._rready == false then r[i]._rready = true end end
+    for i = 1, #w do if w[i]._wready == false then w[i]._wready = true end end
   end
   for _, wr in pairs(wrapped_fds) do wr:release() end
   local rt, wt = {}, {}

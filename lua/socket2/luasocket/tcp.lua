@@ -181,6 +181,13 @@ function methods:connect(address, port)
   end
   self.cls = 'client' -- (LuaSocket sets it even when the connect failed)
   if not ok then return nil, msg(err, code) end
+  -- socket2 gap: a non-blocking connect that said EINPROGRESS leaves the
+  -- socket marked not writable (io_reactor's _wready), and the connect that
+  -- later returns 0 does not mark it writable again; with no edge to come
+  -- (socket.select saw it writable by poll(2)) every non-blocking send
+  -- would say 'would block' without trying. copas does exactly this.
+  local s = self.s
+  if s and s._wready == false and not s:getblocking() then s._wready = true end
   return 1
 end
 methods.setpeername = methods.connect
