@@ -133,7 +133,7 @@ ngx.socket2 = {
 -- require'resty.x' finds Debian's nginx.x (Debian renames lua-resty-*
 -- modules to nginx.*): a searcher after the others, so that an upstream
 -- resty.x installed on the path is found first.
-local loaders = package.loaders or package.searchers
+local loaders = package.loaders or rawget(package, 'searchers') -- (5.1: loaders; 5.2+: searchers)
 local function resty_alias(name)
   local rest = name:match'^resty%.(.+)$'
   if not rest then return nil end

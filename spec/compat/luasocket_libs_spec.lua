@@ -251,7 +251,6 @@ describe('compat: LuaSocket libraries on socket2.luasocket', function()
     local b, code = https.request(('https://127.0.0.1:%d/'):format(port))
     assert.same({'hello, https', 200}, {b, code})
     local t = {}
-    local ltn12 = require'ltn12'
     socket2.run(function()
       local one, c2 = https.request{url = ('https://localhost:%d/'):format(port), verify = 'peer',
         cafile = certs .. '/ca.pem', sink = ltn12.sink.table(t)}

@@ -494,7 +494,7 @@ end
 
 -- socket2.ngx and socket2.luasocket (issue 15): every method of a
 -- cosocket and of LuaSocket's objects, every function of both modules
-local COMPAT_KINDS, COMPAT_MODULE, COMPAT_SKIP = {}, {}, nil
+local COMPAT_KINDS, COMPAT_MODULE, COMPAT_SKIP
 do
   local function lm(name, args, extra)
     local e = meth(name, args, extra)

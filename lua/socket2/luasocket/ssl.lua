@@ -12,7 +12,6 @@
 -- verifies nothing. certificate/key make a client certificate. What this
 -- subset lacks (server mode, ssl.loadcertificate, ...) raises "not
 -- supported by socket2's ssl".
-local socket = require'socket2'
 local tls = require'socket2.tls'
 local rbuf = require'socket2.compat.rbuf'
 local U = require'socket2.luasocket.util'

@@ -15,7 +15,7 @@ local socket = require'socket2'
 local rbuf = require'socket2.compat.rbuf'
 local U = require'socket2.luasocket.util'
 
-local type, tostring, tonumber, error, select = type, tostring, tonumber, error, select
+local type, tostring, tonumber, error = type, tostring, tonumber, error
 local floor = math.floor
 local msg, deadline, limit, check = U.msg, U.deadline, U.limit, U.check
 
@@ -304,6 +304,7 @@ function methods:receive(pat, prefix)
   local n = tonumber(pat)
   if n then
     if n < 0 then error('bad argument #1 to \'receive\' (invalid receive pattern)', 2) end
+    -- luacheck: ignore 581 (NaN fails it too)
     if not (n < 2147483648) then error('bad argument #1 to \'receive\' (invalid receive pattern)', 2) end
     local want = floor(n) - (prefix and #prefix or 0)
     if want <= 0 then

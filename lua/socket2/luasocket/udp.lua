@@ -46,7 +46,7 @@ local OPTS = {dontroute = {'dontroute', 'bool'}, broadcast = {'broadcast', 'bool
 
 local function apply_opt(s, name, value)
   local o = OPTS[name]
-  local v = value
+  local v
   if o[2] == 'bool' then v = not not value else v = floor(tonumber(value) or 0) end
   local ok, err, code = s:setopt(o[1], v)
   if not ok then return nil, msg(err, code) end
@@ -183,7 +183,7 @@ end
 
 local function recvbuf(self, size)
   size = size and floor(tonumber(size) or M.DATAGRAMSIZE) or M.DATAGRAMSIZE
-  if not (size >= 1) then size = 1 end
+  if not (size >= 1) then size = 1 end -- luacheck: ignore 581 (NaN fails it too)
   if size > 65536 then size = 65536 end -- (a datagram is never larger)
   if self.bufsize < size then
     self.buf, self.bufsize = ffi.new('uint8_t[?]', size), size

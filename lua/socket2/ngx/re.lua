@@ -84,7 +84,7 @@ local function parse_opts(opts, fname)
     elseif c == 'j' then jit = true
     elseif c == 'J' then cflags = bor(cflags, ALT_BSUX, MATCH_UNSET_BACKREF, ALLOW_EMPTY_CLASS)
     elseif c == 'm' then cflags = bor(cflags, MULTILINE)
-    elseif c == 'o' then -- every regex is cached
+    elseif c == 'o' then -- luacheck: ignore 542 (every regex is cached: nothing to do)
     elseif c == 's' then cflags = bor(cflags, DOTALL)
     elseif c == 'u' then cflags = bor(cflags, UTF)
     elseif c == 'U' then cflags = bor(cflags, UTF); mflags = bor(mflags, NO_UTF_CHECK)
@@ -246,7 +246,7 @@ function M.find(subject, regex, options, ctx, nth)
   subject = subject_of(subject, 'find')
   local pos = ctx_pos(ctx, 'find')
   if type(nth) == 'nil' then nth = 0 end
-  if type(nth) ~= 'number' or not (nth >= 0) then
+  if type(nth) ~= 'number' or not (nth >= 0) then -- luacheck: ignore 581 (NaN fails it too)
     error(('bad argument #5 to \'find\' (non-negative number expected, got %s)'):format(tostring(nth)), 2)
   end
   nth = math.floor(nth)

@@ -63,7 +63,7 @@ function M.handshake(self, reused_session, server_name, ssl_verify)
   if not ctx then return nil, err end
   local host = server_name or (verify and self.host) or nil
   local ok, ts, code
-  ok, ts, err, code = pcall(tls.wrap, s, ctx, {host = host, session = is_session(reused_session) and reused_session
+  ok, ts, err = pcall(tls.wrap, s, ctx, {host = host, session = is_session(reused_session) and reused_session
     or nil})
   if not ok then return nil, tostring(ts) end
   if not ts then return nil, err end

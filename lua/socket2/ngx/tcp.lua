@@ -398,6 +398,7 @@ end
 function tcp:receiveany(max)
   check(self, 'receiveany')
   local n = tonumber(max)
+  -- luacheck: ignore 581 (NaN fails it too)
   if not n or not (n > 0) then error('bad argument #1 to \'receiveany\' (bad max argument)', 2) end
   if n > 2147483647 then n = 2147483647 end
   local s = self.s
@@ -471,7 +472,7 @@ function tcp:setkeepalive(timeout, size)
   if type(timeout) ~= 'nil' and (type(timeout) ~= 'number' or timeout ~= timeout) then
     error(('bad argument #1 to \'setkeepalive\' (number expected, got %s)'):format(type(timeout)), 2)
   end
-  if type(size) ~= 'nil' and (type(size) ~= 'number' or not (size >= 1)) then
+  if type(size) ~= 'nil' and (type(size) ~= 'number' or not (size >= 1)) then -- luacheck: ignore 581 (NaN fails it too)
     error(('bad argument #2 to \'setkeepalive\' (bad "pool_size" option value: %s)'):format(tostring(size)), 2)
   end
   local s = self.s
