@@ -219,7 +219,8 @@ function T.stop(p)
   if not p then return end
   -- the shell that ran the command, and what it started (same process group
   -- is not guaranteed: kill the children first)
-  os.execute(('pkill -P %d 2>/dev/null; kill %d 2>/dev/null'):format(p.pid, p.pid))
+  -- (without the ASan preload of the sanitizer suite: pkill hangs under it)
+  os.execute(('unset LD_PRELOAD; pkill -P %d 2>/dev/null; kill %d 2>/dev/null'):format(p.pid, p.pid))
   T.wait_exit(p, 2)
   os.remove(p.log)
   if p.fifo then os.remove(p.fifo) end
