@@ -336,6 +336,7 @@ local function recv(self, buf, len, expires, flags, fname)
   args.self(self, fname)
   args.rbuf(buf, len, fname)
   args.expires(expires, fname, 3)
+  if len == 0 and self._stream then return 0 end -- nothing to wait for (0 is not EOF here)
   return recv_checked(self, buf, len, expires, args.msgflags(flags, fname, 4), fname)
 end
 
@@ -519,15 +520,24 @@ end
 dgram.sendto = dgram.send
 
 -- recvfrom(buf, len, sa, [expires], [flags]) -> n; fills the caller's sa
--- with the sender's address (no allocation).
+-- with the sender's address (no allocation). A datagram longer than len is
+-- cut to len bytes and reported: nil, msg, 'EMSGSIZE', len (where the OS
+-- tells: not on BSD).
+local TRUNC = sys.MSG_TRUNC -- (Linux: the receive returns the real size)
 local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   args.self(self, fname)
   args.rbuf(buf, len, fname)
   if type(from) ~= 'nil' and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
   args.expires(expires, fname, 3 + argx)
-  local fl = args.msgflags(flags, fname, 4 + argx)
+  local fl = bor(args.msgflags(flags, fname, 4 + argx), TRUNC)
   args.busy(self._rrec, fname, 'reading')
-  return io.recvfrom(self, buf, len, fl, from, expires)
+  local n, err, code = io.recvfrom(self, buf, len, fl, from, expires)
+  if n and n <= len then return n end
+  if n or code == 'EMSGSIZE' then -- (Windows: WSAEMSGSIZE, the buffer filled)
+    return nil, ('datagram truncated to the buffer\'s %d bytes%s'):format(len,
+      n and (' (it had ' .. n .. ')') or ''), 'EMSGSIZE', len
+  end
+  return nil, err, code
 end
 
 function dgram:recvfrom(buf, len, from, expires, flags)
@@ -535,11 +545,15 @@ function dgram:recvfrom(buf, len, from, expires, flags)
 end
 
 -- recv(buf, len, [expires], [flags]) -> n, sender sa (a new sa per call;
--- recvfrom() fills one of yours instead).
+-- recvfrom() fills one of yours instead); a cut datagram: nil, msg,
+-- 'EMSGSIZE', len, sender sa.
 function dgram:recv(buf, len, expires, flags)
   local from = sa_ct()
-  local n, err, code = recvfrom(self, buf, len, from, expires, flags, 'recv', 0)
-  if not n then return nil, err, code end
+  local n, err, code, got = recvfrom(self, buf, len, from, expires, flags, 'recv', 0)
+  if not n then
+    if got then return nil, err, code, got, from end
+    return nil, err, code
+  end
   return n, from
 end
 
@@ -666,6 +680,7 @@ function M.connect(host, port, expires)
     addr.port(port, 'connect', 2)
   end
   args.expires(expires, 'connect', 3)
+  expires = args.when(expires, nil) -- one deadline for the lookup and every attempt
   local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
   if not ai then return nil, err, code end
   for a in ai:addrs() do
