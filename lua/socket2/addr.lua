@@ -483,14 +483,15 @@ function M.resolve(s, host, port, fname, argn, passive, expires)
     passive and AI.passive or 0, expires)
 end
 
--- For each address an sa/ai names: fn(struct sockaddr*, len) until it
--- returns a non-nil first value; returns that, or the last failure.
-function M.each(target, fn)
-  if M.is_sa(target) then return fn(ffi.cast(sa_ptr, target), target.len) end
+-- For each address an sa/ai names: fn(struct sockaddr*, len, a, b, c, d, e)
+-- until it returns a non-nil first value; returns that, or the last
+-- failure. (The extra arguments spare callers a closure per call.)
+function M.each(target, fn, a, b, c, d, e)
+  if M.is_sa(target) then return fn(ffi.cast(sa_ptr, target), target.len, a, b, c, d, e) end
   local r1, r2, r3
   local cur = target
   while cur ~= nil do
-    r1, r2, r3 = fn(cur.ai_addr, cur.ai_addrlen)
+    r1, r2, r3 = fn(cur.ai_addr, cur.ai_addrlen, a, b, c, d, e)
     if r1 ~= nil then return r1, r2, r3 end
     cur = cur.ai_next
   end

@@ -198,15 +198,15 @@ function common:settimeout(t)
 end
 function common:gettimeout() return self._timeout end
 
+local function bind_one(p, len, fd)
+  if C.bind(fd, p, len) == 0 then return true end
+  return errors.os(errno())
+end
 function common:bind(host, port)
   args.open(self, 'bind')
   local target, err, code = addr.resolve(self, host, port, 'bind', 1, true)
   if not target then return nil, err, code end
-  local fd = self.fd
-  return addr.each(target, function(p, len)
-    if C.bind(fd, p, len) == 0 then return true end
-    return errors.os(errno())
-  end)
+  return addr.each(target, bind_one, self.fd)
 end
 
 local shut = sys.SHUT
@@ -399,6 +399,7 @@ end
 -- connecting -----------------------------------------------------------------
 
 -- connect(host, port, [expires]) or connect(sa | ai, [expires])
+local function connect_one(p, len, s, dl) return io.connect(s, p, len, dl) end
 local function connect(self, host, port, expires, fname)
   args.self(self, fname)
   if addr.is_sa(host) or addr.is_ai(host) then
@@ -417,7 +418,7 @@ local function connect(self, host, port, expires, fname)
   local target, err, code = addr.resolve(self, host, port, fname, 1, false, dl)
   if not target then return nil, err, code end
   local ok
-  ok, err, code = addr.each(target, function(p, len) return io.connect(self, p, len, dl or false) end)
+  ok, err, code = addr.each(target, connect_one, self, dl or false)
   if code == 'ETIMEDOUT' and self._stream then self._connect_timed_out = true end
   return ok, err, code
 end
@@ -499,6 +500,8 @@ end
 
 -- send(buf, [len], [host, port | sa], [expires], [flags]); without an
 -- address the socket must be connected.
+local function sendto_one(p, alen, s, buf, len, fl, dl) return io.sendto(s, buf, len, fl, p, alen, dl) end
+
 -- A number where the address goes is the time argument: send(buf, [len],
 -- [timeout], [flags]) on a connected socket, as on a stream socket.
 function dgram:send(buf, len, host, port, expires, flags)
@@ -515,7 +518,7 @@ function dgram:send(buf, len, host, port, expires, flags)
   local dl = args.deadline(self, expires)
   local target, err, code = addr.resolve(self, host, port, 'send', 3, false, dl)
   if not target then return nil, err, code end
-  return addr.each(target, function(p, alen) return io.sendto(self, buf, len, fl, p, alen, dl or false) end)
+  return addr.each(target, sendto_one, self, buf, len, fl, dl or false)
 end
 dgram.sendto = dgram.send
 
