@@ -534,13 +534,12 @@ local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   args.expires(expires, fname, 3 + argx)
   local fl = bor(args.msgflags(flags, fname, 4 + argx), TRUNC)
   args.busy(self._rrec, fname, 'reading')
-  local n, err, code = io.recvfrom(self, buf, len, fl, from, expires)
-  if n and n <= len then return n end
-  if n or code == 'EMSGSIZE' then -- (Windows: WSAEMSGSIZE, the buffer filled)
-    return nil, ('datagram truncated to the buffer\'s %d bytes%s'):format(len,
-      n and (' (it had ' .. n .. ')') or ''), 'EMSGSIZE', len
+  local n, cut, code = io.recvfrom(self, buf, len, fl, from, expires)
+  if n and not cut then return n end
+  if n or code == 'EMSGSIZE' then -- (a non-blocking receive on Windows: WSAEMSGSIZE)
+    return nil, ('datagram cut to the buffer\'s %d bytes'):format(len), 'EMSGSIZE', len
   end
-  return nil, err, code
+  return nil, cut, code
 end
 
 function dgram:recvfrom(buf, len, from, expires, flags)
