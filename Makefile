@@ -37,7 +37,7 @@ HAVE_URING  = $(wildcard /usr/include/liburing.h)
 export LUA_PATH := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/?.so;;
 
-.PHONY: win-tls bench-tls
+.PHONY: win-tls bench-tls install-tls
 .PHONY: all deps kqueue test test-c test-lua demo asan tsan valgrind valgrind-threads fuzz lint clean install uninstall bench bench-threads win win-setup test-win
 
 # PLAT=mingw cross-builds the Windows (IOCP) shim instead: see `win` below.
@@ -162,6 +162,10 @@ bench: bench-tls
 bench-tls: all build/bench/c-client build/bench/tls-server build/bench/tls-client
 	@sh tools/deps.sh $(TLS_BENCH_DEPS)
 	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/tls/run.sh
+install: install-tls
+install-tls:
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/socket2/tls
+	install -m 0644 lua/socket2/tls/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/tls/
 build/bench/tls-%: bench/tls/%.c
 	@sh tools/deps.sh libssl-dev
 	@mkdir -p build/bench

@@ -25,14 +25,13 @@
 --     from a function the JIT does not compile; the data path runs no
 --     callback and allocates nothing in steady state.
 local ffi = require'ffi'
-local bit = require'bit'
 local errors = require'socket2.errors'
 local args = require'socket2.args'
 local sched = require'socket2.sched'
 local sys = require'socket2.os'
 local lib = require'socket2.tls.lib'
 
-local type, tonumber, min = type, tonumber, math.min
+local type, tonumber = type, tonumber
 local clock = sys.clock
 local deadline = args.deadline
 
@@ -611,7 +610,9 @@ function ts_methods:settimeout(t)
   return true
 end
 function ts_methods:gettimeout()
-  if getmetatable(self) ~= ts_mt then errors.misuse('gettimeout', 'TLS socket expected (did you call it with . instead of :?)') end
+  if getmetatable(self) ~= ts_mt then
+    errors.misuse('gettimeout', 'TLS socket expected (did you call it with . instead of :?)')
+  end
   return self._timeout
 end
 

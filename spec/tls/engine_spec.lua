@@ -246,6 +246,7 @@ describe('tls engine', function()
       local other = T.client_ctx{cert = D .. 'unknown.pem', key = D .. 'unknown.key'}
       c, s, cr, sr = T.pair(opt, other)
       assert.equal('ETLSVERIFY', sr[3])
+      assert.is_table(cr)
       c:close(); s:close()
     end)
   end)
