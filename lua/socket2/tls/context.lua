@@ -279,7 +279,7 @@ local function sni_select(ssl, _, arg)
   if not c then return lib.SSL_TLSEXT_ERR_OK end
   local p = SSL.SSL_get_servername(ssl, 0)
   if p == nil then return lib.SSL_TLSEXT_ERR_OK end -- no SNI: the default certificate
-  local name = ffi.string(p):lower()
+  local name = lib.cstring(p):lower()
   local sub
   if type(c.sni) == 'table' then
     sub = c.sni[name]
@@ -306,7 +306,7 @@ local function keylog_line(ssl, line)
   local c = by_addr[addr_of(SSL.SSL_get_SSL_CTX(ssl))]
   if not c or not c.keylog then return end
   local f = io.open(c.keylog, 'ab')
-  if f then f:write(ffi.string(line), '\n'); f:close() end
+  if f then f:write(lib.cstring(line), '\n'); f:close() end
 end
 
 local function init_callbacks()
