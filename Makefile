@@ -67,8 +67,7 @@ flags.build/fuzz = $(FUZZ_FLAGS)
 build/fuzz/%: CC = $(FUZZ_CC)
 
 .PHONY: all deps kqueue test test-c test-lua demo asan tsan valgrind valgrind-threads fuzz fuzz-tools lint \
-  clean install uninstall bench bench-threads win win-setup test-win help
-.PHONY: win-tls bench-tls
+  clean install uninstall bench bench-threads bench-tls win win-setup win-tls test-win help
 
 ## all: the shim (socket2/shim.so; shim_io_uring.so beside it when liburing is there)
 ifeq ($(PLAT),mingw)
@@ -155,7 +154,14 @@ win-setup:
 	@sh tools/wine/setup.sh
 
 ## win: (or PLAT=mingw) the IOCP shim build/win/lib/socket2/shim.dll and build/win/test_iocp.exe
-win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe
+win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe win-tls
+
+# TLS under Wine: OpenSSL DLLs cross-built from Debian's source (cached in
+# $${SOCKET2_CACHE:-/var/cache/socket2}/win: tools/wine/openssl.sh) and this
+# run's certificates (Wine cannot run openssl)
+win-tls: win-setup
+	@sh tools/wine/openssl.sh
+	@sh tools/tls/certs.sh build/tls/certs
 
 $(WIN_SHIM): shim/iocp.c $(WIN_COMMON) $(SHIM_HDRS)
 	$(call shim,$(WIN_CFLAGS) -shared,$<)
@@ -177,6 +183,9 @@ test-win: win
 # worker threads exist, and LuaJIT's own exit path reports a libc
 # allocation; leaks are checked by `make valgrind`.
 TEST_DEPS = luarocks iproute2 util-linux nftables librust-libc-dev
+# socket2.tls: the peers its specs run against (spec/tls)
+TLS_TEST_DEPS = openssl curl python3 gnutls-bin nginx-light wrk
+TEST_DEPS    += $(TLS_TEST_DEPS)
 C_BUILD   = build/test_shim build/test_shared build/test_io_uring $(KQ_BUILD)
 LUA_BUILD = all $(SHIM_URING) $(KQ_SHIM) build/no_io_uring build/unload_check build/asan/socket2/shim.so
 ASAN_RUN  = env LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0
@@ -208,26 +217,6 @@ test: deps
 	$(c_suites)
 	$(lua_suites)
 	@sh tools/tap-summary.sh build/test/*.tap
-
-# TLS (socket2.tls, issue 14): the peers its specs run against; for the
-# Windows suite, OpenSSL DLLs cross-built from Debian's source (cached in
-# $${SOCKET2_CACHE:-/var/cache/socket2}/win: tools/wine/openssl.sh) and
-# this run's certificates (Wine cannot run openssl); bench peers.
-TLS_TEST_DEPS  = openssl curl python3 gnutls-bin nginx-light wrk
-TLS_BENCH_DEPS = openssl nginx-light wrk libssl-dev lua-cqueues lua-luaossl
-TEST_DEPS     += $(TLS_TEST_DEPS)
-win: win-tls
-win-tls: win-setup
-	@sh tools/wine/openssl.sh
-	@sh tools/tls/certs.sh build/tls/certs
-bench: bench-tls
-bench-tls: all build/bench/c-client build/bench/tls-server build/bench/tls-client
-	@sh tools/deps.sh $(TLS_BENCH_DEPS)
-	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/tls/run.sh
-build/bench/tls-%: bench/tls/%.c
-	@sh tools/deps.sh libssl-dev
-	@mkdir -p build/bench
-	$(CC) -O2 -g $(WARN) -o $@ $< -lssl -lcrypto
 
 # Compat (socket2.ngx, socket2.luasocket: issue 15): the servers and the
 # libraries spec/compat runs against, from Debian. lua-nginx-redis,
@@ -396,10 +385,20 @@ build/bench/c-server build/bench/c-client build/bench/load:
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 ## bench: every workload x every server, one table (QUICK=1: one short run per point; README "Performance")
-bench:
+bench: bench-tls
 	@sh tools/deps.sh $(BENCH_DEPS)
 	@$(MAKE) --no-print-directory all build/bench/c-server build/bench/c-client
 	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/run.sh
+
+## bench-tls: the TLS workloads (HTTPS hello, handshakes, bulk) against C+OpenSSL, nginx, cqueues
+TLS_BENCH_DEPS = openssl nginx-light wrk libssl-dev lua-cqueues lua-luaossl
+bench-tls: all build/bench/c-client build/bench/tls-server build/bench/tls-client
+	@sh tools/deps.sh $(TLS_BENCH_DEPS)
+	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/tls/run.sh
+build/bench/tls-%: bench/tls/%.c
+	@sh tools/deps.sh libssl-dev
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lssl -lcrypto
 
 ## bench-threads: requests/s and CPU per request, 1 vs 2 OS threads on one epoll fd
 bench-threads: all build/bench/load
@@ -409,12 +408,11 @@ bench-threads: all build/bench/load
 
 ## install: the Lua files into $(LUA_SHAREDIR), the shim into $(LUA_LIBDIR)/socket2 (PREFIX, DESTDIR)
 install: all
-	install -d $(DESTDIR)$(LUA_LIBDIR)/socket2 $(DESTDIR)$(LUA_SHAREDIR)/socket2/os
+	install -d $(DESTDIR)$(LUA_LIBDIR)/socket2
 	install -m 0755 $(SHIM) $(DESTDIR)$(LUA_LIBDIR)/socket2/shim.so
 	$(if $(HAVE_URING),install -m 0755 $(SHIM_URING) $(DESTDIR)$(LUA_LIBDIR)/socket2/shim_io_uring.so)
-	install -m 0644 lua/socket2.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2.lua
-	install -m 0644 lua/socket2/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/
-	install -m 0644 lua/socket2/os/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/os/
+	cd lua && for f in $$(find . -name '*.lua'); do \
+	  install -D -m 0644 $$f $(DESTDIR)$(LUA_SHAREDIR)/$$f || exit 1; done
 
 ## uninstall: removes what install put there
 uninstall:

@@ -338,6 +338,8 @@ static void s2__finish(s2__rec *r, DWORD bytes, s2_event *ev) {
     case S2_OP_POLL: if (res > 0) res = 0; break;
     }
     ev->id = r->id; ev->gen = r->gen; ev->result = res; ev->flags = S2_DONE | r->dir;
+    /* STATUS_BUFFER_OVERFLOW: the datagram is data, but Lua reports the cut */
+    if (!r->posted && (uint32_t)r->ov.Internal == 0x80000005u) ev->flags |= S2_TRUNC;
 }
 
 S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int32_t timeout_ms) {

@@ -63,7 +63,10 @@ S2_INTERNAL int32_t s2__backend_wake(s2_loop *loop);                  /* thread-
  *   - result: bytes moved; ACCEPT: the accepted socket itself, non-blocking,
  *     close-on-exec and ready for every call (the backend creates or fixes
  *     it up as its OS needs: AcceptEx's SO_UPDATE_ACCEPT_CONTEXT); CONNECT
- *     and POLL: 0; or -S2_E*. POLL may add S2_HUP / S2_ERROR; urgent data
+ *     and POLL: 0; or -S2_E*. A RECVFROM whose datagram was cut to fit
+ *     adds S2_TRUNC, unless its result already says so (Lua passes
+ *     MSG_TRUNC where the OS has it: the result is then the real size).
+ *     POLL may add S2_HUP / S2_ERROR; urgent data
  *     counts as readable.
  *   - ACCEPT writes the peer's address to addr and its length to *addrlenp
  *     (room: addrlen); RECVFROM likewise when addr is set. The memory stays

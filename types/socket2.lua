@@ -165,7 +165,10 @@ function ST:flush(expires) end
 ---@return integer
 function ST:nwritten() end
 function ST:settimeout(seconds) end
-function ST:close() end
+---@return number?
+function ST:gettimeout() end
+---@return true|nil ok, string? err, socket2.errcode? code
+function ST:close(timeout) end
 
 ---@class socket2
 ---@field backend 'epoll'|'kqueue'|'iocp'|'io_uring'
@@ -174,8 +177,9 @@ local socket2 = {}
 function socket2.addr(host, port, socktype, family, protocol, flags, expires) end
 ---@return socket2.sockaddr|nil sa, string? err, socket2.errcode? code
 function socket2.sockaddr(ip_or_path, port) end
----@return string|nil host, string? service
-function socket2.getnameinfo(sa, flags) end
+---@param flags? string|string[]|integer 'numerichost', 'numericserv', 'namereqd', 'nofqdn', 'dgram'
+---@return string|nil host, string? service_or_err, socket2.errcode? code
+function socket2.getnameinfo(sa, flags, timeout) end
 ---@param family? socket2.family
 ---@return socket2.stream_socket|nil s, string? err, socket2.errcode? code
 function socket2.tcp(family, protocol) end
@@ -186,14 +190,25 @@ function socket2.raw(family, protocol) end
 ---@param socktype? 'stream'|'dgram'|'seqpacket'
 ---@return socket2.socket|nil s, string? err, socket2.errcode? code
 function socket2.unix(socktype) end
+---@param kind? 'tcp'|'udp'|'raw'|'unix'|'fd' 'fd': any pollable descriptor, to wait on
 ---@return socket2.socket|nil s, string? err, socket2.errcode? code
 function socket2.wrap(fd, kind) end
 ---@return boolean
 function socket2.issocket(v) end
+---@param opt? integer|{bufsize: integer?, maxqueue: integer?}
 ---@return socket2.stream
-function socket2.stream(sock, bufsize) end
+function socket2.stream(sock, opt) end
 ---@return thread
 function socket2.newthread(f, ...) end
+---@param f? fun(thread: thread, err: any, traceback: string)
+---@return fun(thread: thread, err: any, traceback: string) previous
+function socket2.onerror(f) end
+---@return boolean|nil ok, any ...
+function socket2.join(thread, timeout) end
+---@return boolean killed
+function socket2.kill(thread) end
+---@return table|nil readable, table|string writable_or_err, socket2.errcode? code
+function socket2.select(readers, writers, timeout) end
 ---@return thread?
 function socket2.currentthread() end
 function socket2.suspend() end

@@ -20,16 +20,19 @@ local cq = cqueues.new()
 cq:wrap(function()
   for con in srv:clients() do
     cq:wrap(function()
-      con:setmode('b', 'bn')
-      if not con:starttls(ctx, 10) then con:close() return end
-      while true do
-        local line = con:read'*l'
-        if not line then break end
-        if line == '' or line == '\r' then
-          con:write(REPLY)
-          con:flush()
+      -- (cqueues sockets raise on a reset: the connection ends there)
+      pcall(function()
+        con:setmode('b', 'bn')
+        if not con:starttls(ctx, 10) then return end
+        while true do
+          local line = con:read'*l'
+          if not line then break end
+          if line == '' or line == '\r' then
+            con:write(REPLY)
+            con:flush()
+          end
         end
-      end
+      end)
       con:close()
     end)
   end

@@ -266,15 +266,46 @@ end
 
 -- ai lists -------------------------------------------------------------------
 
-local ai_heads = setmetatable({}, {__mode = 'k'}) -- child ai -> head: keeps the list alive
+-- An ai list belongs to its first entry (the head, which the GC frees).
+-- Entries from :next() map to their head (which keeps the list alive);
+-- heads made here are 'live' until ai:free() makes them 'freed': a freed
+-- list raises a clear error when used, instead of reading freed memory.
+-- (Kept in the registry: the ctype's metatable is bound once per process,
+-- to the first copy of this module, and a test runner such as busted may
+-- load the module again.)
+local reg = debug.getregistry()
+local lists = reg['socket2.ai_lists'] or {entries = setmetatable({}, {__mode = 'k'}),
+  heads = setmetatable({}, {__mode = 'k'})}
+reg['socket2.ai_lists'] = lists
+local ai_heads = lists.entries -- entry -> head
+local heads = lists.heads      -- head -> 'live' | 'freed'
+local function new_list(p) heads[p] = 'live'; return p end
+
+-- An ai passed to socket2 must not have been freed.
+local function check_live(a, fname)
+  if heads[ai_heads[a] or a] == 'freed' then
+    errors.misuse(fname, 'the address list was freed (ai:free())')
+  end
+end
+M.check_live = check_live
 
 local ai = {}
 ai.__index = function(self, k)
+  if k == 'free' then return ai.free end -- (freeing twice is allowed)
+  check_live(self, 'ai:' .. tostring(k))
   if k == 'addr' then return self.ai_addr end
   if k == 'addrlen' then return self.ai_addrlen end
   return ai[k]
 end
+-- Frees the list now (else the GC does); again: nothing.
 function ai:free()
+  if ai_heads[self] then
+    errors.misuse('ai:free', 'this is an entry of an address list: free the list (what socket.addr returned)')
+  end
+  local st = heads[self]
+  if st == 'freed' then return end
+  if st ~= 'live' then errors.misuse('ai:free', 'not an address list made by socket.addr') end
+  heads[self] = 'freed'
   ffi.gc(self, nil)
   C.freeaddrinfo(self)
 end
@@ -304,7 +335,10 @@ end
 function ai:name() return self.ai_canonname ~= nil and ffi.string(self.ai_canonname) or nil end
 function ai:tostring() return p_tostring(self.ai_addr, self.ai_addrlen) end
 function ai:sockaddr() return M.sa_from(self.ai_addr, self.ai_addrlen) end
-ai.__tostring = ai.tostring
+ai.__tostring = function(self)
+  if heads[ai_heads[self] or self] == 'freed' then return 'socket2 address list (freed)' end
+  return ai.tostring(self)
+end
 ffi.metatype('struct addrinfo', ai)
 local ai_ptr = ffi.typeof'struct addrinfo*'
 
@@ -357,7 +391,7 @@ local function lookup(host, service, family, stype, protocol, flags, expires)
     hints.ai_flags = bit.bor(flags, AI.numerichost, AI.numericserv)
     local out = ffi.new'struct addrinfo*[1]'
     local rc = C.getaddrinfo(host, service, hints, out)
-    if rc == 0 then return ffi.gc(out[0], C.freeaddrinfo) end
+    if rc == 0 then return new_list(ffi.gc(out[0], C.freeaddrinfo)) end
     -- digits and dots that do not parse are no name to look up: never ask DNS
     if host and host:find'^[%d.]+$' then
       return errors.fail('EAI_NONAME', 'not a numeric address: ' .. host)
@@ -370,7 +404,7 @@ local function lookup(host, service, family, stype, protocol, flags, expires)
     local _, msg, name = errors.s2(rc)
     return nil, msg .. (host and (': ' .. host) or ''), name
   end
-  return ffi.gc(ffi.cast(ai_ptr, take_out[0]), C.freeaddrinfo)
+  return new_list(ffi.gc(ffi.cast(ai_ptr, take_out[0]), C.freeaddrinfo))
 end
 
 -- socket.addr(host, port, [type], [family], [protocol], [flags], [expires])
@@ -382,7 +416,7 @@ function M.addr(host, port, stype, family, protocol, flags, expires)
     host, port, stype, family, protocol, flags = t.host, t.port, t.type or t.socket_type,
       t.family, t.protocol, t.flags
   end
-  if M.is_ai(host) then return host, true end
+  if M.is_ai(host) then check_live(host, 'addr'); return host, true end
   local fl = ai_flags(flags, 'addr', 6)
   if host == nil or host == '*' then
     host = nil
@@ -390,13 +424,16 @@ function M.addr(host, port, stype, family, protocol, flags, expires)
   else
     check_host(host, 'addr', 1)
   end
-  port = M.port(port, 'addr', 2)
+  -- a port, or a service name ('http': /etc/services) since numericserv is offered
+  local service
+  if type(port) == 'string' and port:find'^[%a][%w%-_.+]*$' then service = port
+  else service = tostring(M.port(port, 'addr', 2)) end
   local st = M.socktype(stype or 'tcp', 'addr', 3)
   local fam = M.family(family or 'unspec', 'addr', 4)
   if fam == AF.unix then errors.arg('addr', 4, 'use socket.sockaddr(path) for unix addresses') end
   local proto = M.protocol(protocol or 0, 'addr', 5)
   args.expires(expires, 'addr', 7)
-  return lookup(host, tostring(port), fam, st, proto, fl, expires)
+  return lookup(host, service, fam, st, proto, fl, args.when(expires, nil))
 end
 
 -- The size of the sockaddr a raw struct sockaddr* points at, by its
@@ -408,7 +445,8 @@ local function raw_sa_len(p) return raw_sa_size[tonumber(sys.sa_family(p))] end
 -- Resolve (host, port) for a socket of family/type: an sa or ai to use.
 -- Numeric hosts fill the socket's scratch sa without any allocation.
 function M.resolve(s, host, port, fname, argn, passive, expires)
-  if M.is_sa(host) or M.is_ai(host) then return host end
+  if M.is_sa(host) then return host end
+  if M.is_ai(host) then check_live(host, fname); return host end
   if ffi.istype(sa_ptr, host) then
     local len = raw_sa_len(host)
     if not len then return errors.fail('EAFNOSUPPORT') end
@@ -445,14 +483,15 @@ function M.resolve(s, host, port, fname, argn, passive, expires)
     passive and AI.passive or 0, expires)
 end
 
--- For each address an sa/ai names: fn(struct sockaddr*, len) until it
--- returns a non-nil first value; returns that, or the last failure.
-function M.each(target, fn)
-  if M.is_sa(target) then return fn(ffi.cast(sa_ptr, target), target.len) end
+-- For each address an sa/ai names: fn(struct sockaddr*, len, a, b, c, d, e)
+-- until it returns a non-nil first value; returns that, or the last
+-- failure. (The extra arguments spare callers a closure per call.)
+function M.each(target, fn, a, b, c, d, e)
+  if M.is_sa(target) then return fn(ffi.cast(sa_ptr, target), target.len, a, b, c, d, e) end
   local r1, r2, r3
   local cur = target
   while cur ~= nil do
-    r1, r2, r3 = fn(cur.ai_addr, cur.ai_addrlen)
+    r1, r2, r3 = fn(cur.ai_addr, cur.ai_addrlen, a, b, c, d, e)
     if r1 ~= nil then return r1, r2, r3 end
     cur = cur.ai_next
   end
@@ -476,7 +515,8 @@ function M.getaddrinfo(host, service, family, stype, protocol, flags, expires)
   args.expires(expires, 'getaddrinfo', 7)
   if host == nil then fl = bit.bor(fl, AI.passive) end
   local list, err, code = lookup(host, service, M.family(family or 'unspec', 'getaddrinfo', 3),
-    stype and M.socktype(stype, 'getaddrinfo', 4) or 0, M.protocol(protocol or 0, 'getaddrinfo', 5), fl, expires)
+    stype and M.socktype(stype, 'getaddrinfo', 4) or 0, M.protocol(protocol or 0, 'getaddrinfo', 5), fl,
+    args.when(expires, nil))
   if not list then return nil, err, code end
   local t = {}
   for a in list:addrs() do

@@ -77,13 +77,6 @@ function M.expires(v, fname, argn)
   end
 end
 
--- Seconds: a number (not NaN) or nil. (A NULL cdata == nil: refused too.)
-function M.seconds(v, fname, argn)
-  if type(v) ~= 'nil' and (type(v) ~= 'number' or v ~= v) then
-    errors.arg(fname, argn, 'timeout must be a number of seconds or nil')
-  end
-end
-
 -- The deadline of a call, as every layer computes it: expires nil means
 -- timeout (a duration, or nil for none); false means none (a layer that
 -- already decided "no deadline" passes false down); a number is a duration

@@ -41,7 +41,7 @@ local pcall, error = pcall, error
 local errno, EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = sys.errno, sys.EAGAIN, sys.EWOULDBLOCK, sys.EINTR,
   sys.EINPROGRESS
 
-local READ, WRITE, DONE = S2.S2_READ, S2.S2_WRITE, S2.S2_DONE
+local READ, WRITE, DONE, TRUNC = S2.S2_READ, S2.S2_WRITE, S2.S2_DONE, S2.S2_TRUNC
 local RES_CANCELED, RES_INTR = -S2.S2_ECANCELED, -S2.S2_EINTR
 local OP_RECV, OP_SEND, OP_RECVFROM, OP_SENDTO = S2.S2_OP_RECV, S2.S2_OP_SEND, S2.S2_OP_RECVFROM, S2.S2_OP_SENDTO
 local OP_ACCEPT, OP_CONNECT, OP_POLL, OP_CANCEL = S2.S2_OP_ACCEPT, S2.S2_OP_CONNECT, S2.S2_OP_POLL, S2.S2_OP_CANCEL
@@ -82,7 +82,7 @@ local M = {_opbuf = opbuf}
 local on_kill
 function M.new_rec()
   return {thread = false, busy = false, hi = false, expires = 0, on_kill = on_kill, tok = 0, sel = false,
-          pending = false, res = false, canceled = false, anchor = false,
+          pending = false, res = false, cut = false, canceled = false, anchor = false,
           owner = false, drain = false, orphan = false}
 end
 
@@ -130,7 +130,7 @@ function M.on_event(s, flags, result)
   if band(flags, DONE) == 0 then return end
   local rec = band(flags, READ) ~= 0 and s._rrec or s._wrec
   if not rec.pending then return end
-  rec.pending, rec.res, rec.anchor = false, result, nil
+  rec.pending, rec.res, rec.anchor, rec.cut = false, result, nil, band(flags, TRUNC) ~= 0
   local n = s._npending - 1
   s._npending = n
   if rec.orphan then
@@ -320,14 +320,18 @@ function M.recvfrom(s, buf, len, fl, from, expires)
     local n, err, code = settled(C.recvfrom(s.fd, buf, len, bor(fl, DONTWAIT),
       from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil))
     if n and from then from.len = lenp[0] end
+    if n and n > len then return len, true end
     if n or err then return n, err, code end
     return would_block()
   end
-  local ap = from and alenp(s)
-  local n, err, code = call(s, s._rrec, READ, deadline(s, expires), OP_RECVFROM, fl, buf, len,
+  local ap, rec = from and alenp(s), s._rrec
+  local n, err, code = call(s, rec, READ, deadline(s, expires), OP_RECVFROM, fl, buf, len,
     from, from and sizeof(from.ss) or 0, ap)
-  if n and from then from.len = ap[0] end
-  return n, err, code
+  if not n then return nil, err, code end
+  if from then from.len = ap[0] end
+  -- cut: io_uring says the real size (MSG_TRUNC), IOCP flags it (S2_TRUNC)
+  if n > len or rec.cut then return len, true end
+  return n
 end
 
 function M.sendto(s, buf, len, fl, p, alen, expires)

@@ -17,7 +17,8 @@
 --                                       then closes the descriptor (unless keep_fd).
 --   recv(s, buf, len, flags, expires)              -> n (0 at EOF)
 --   send(s, buf, len, flags, expires)              -> n
---   recvfrom(s, buf, len, flags, from, expires)    -> n, from.len set (from may be nil)
+--   recvfrom(s, buf, len, flags, from, expires)    -> n, from.len set (from may be nil);
+--                                       n, true: the datagram was cut to len bytes
 --   sendto(s, buf, len, flags, sa, salen, expires) -> n
 --   accept(s, remote, expires)          -> descriptor of the new connection; remote.len set
 --   connect(s, sa, salen, expires)      -> true
@@ -275,6 +276,7 @@ function recvfrom(s, buf, len, fl, from, expires)
     local n = C.recvfrom(s.fd, buf, len, fl, from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil)
     if n >= 0 then
       if from then from.len = lenp[0] end
+      if n > len then return len, true end -- (MSG_TRUNC: the datagram's real size) cut
       return n
     end
     local e = errno()

@@ -84,26 +84,33 @@ local known = setmetatable({}, {__mode = 'k'})
 local outcomes = setmetatable({}, {__mode = 'k'})
 local joiners = {} -- thread -> list of recs of the threads joining it
 
-function M.loop()
-  if not loop then
-    local out = ffi.new's2_loop*[1]'
-    local rc = S2.s2_open(loop_handle or -1, out)
-    if rc < 0 then
-      local _, msg, code = errors.s2(rc)
-      error('socket2: cannot open the event loop: ' .. msg .. ' (' .. code .. ')', 0)
-    end
-    -- closed when this module is collected (at lua_close, or when a host
-    -- drops and reloads it): else its epoll fd, eventfd and memory leak.
-    -- What still holds a slot is closed first (sockets; threads are
-    -- detached): a socket left open would otherwise stay registered in a
-    -- kernel object shared with other OS threads after its loop is gone.
-    loop = ffi.gc(out[0], function(l)
-      for _, o in pairs(slots) do
-        if o.close then pcall(o.close, o) end
-      end
-      S2.s2_close(l)
-    end)
+-- Closes the loop when this module is collected (at lua_close, or when a
+-- host drops and reloads it): else its epoll fd, eventfd and memory leak.
+-- What still holds a slot is closed first (sockets; threads are detached):
+-- a socket left open would otherwise stay registered in a kernel object
+-- shared with other OS threads after its loop is gone.
+local function close_loop(l)
+  for _, o in pairs(slots) do
+    if o.close then pcall(o.close, o) end
   end
+  S2.s2_close(l)
+end
+
+local function open_loop()
+  local out = ffi.new's2_loop*[1]'
+  local rc = S2.s2_open(loop_handle or -1, out)
+  if rc < 0 then
+    local _, msg, code = errors.s2(rc)
+    error('socket2: cannot open the event loop: ' .. msg .. ' (' .. code .. ')', 0)
+  end
+  loop = ffi.gc(out[0], close_loop)
+end
+
+-- The loop, opened on first use. (No closure is made in here: a function
+-- that makes one ends in UCLO, which LuaJIT cannot compile, and this one is
+-- on every proactor op's path.)
+function M.loop()
+  if not loop then open_loop() end
   return loop
 end
 

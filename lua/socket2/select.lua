@@ -39,6 +39,7 @@ end
 -- The ready ones, as LuaSocket returns them: r[i] = s and r[s] = i.
 local function ready(set)
   local n = #set
+  if n == 0 then return {}, {} end -- (WSAPoll refuses an empty set)
   local p = sys.pollfds(n)
   for i = 1, n do
     local e = set[i]
@@ -59,13 +60,20 @@ local function ready(set)
   return r, w
 end
 
-local function disarm(set, n)
-  for i = 1, n do
+local function disarm(set)
+  for i = 1, #set do
     local e = set[i]
-    io.disarm(e.s, e.rec)
-    sched.release(e.rec, e.tok)
+    if e.armed then
+      e.armed = false
+      io.disarm(e.s, e.rec)
+      sched.release(e.rec, e.tok)
+    end
   end
 end
+
+-- What cannot be armed (IOCP has no readiness op for a listener) is asked
+-- again this often.
+local POLL_EVERY = 0.01
 
 -- socket.select(readers, writers, [timeout]) -> readable, writable (each
 -- an array that also maps each socket to its index), or nil, err, code:
@@ -82,29 +90,26 @@ function M.select(readers, writers, timeout)
     local r, w, code = ready(set)
     if not r then return nil, w, code end
     if #r + #w > 0 then return r, w end
-    if dl and dl <= args.clock() then return errors.timeout() end
+    local now = args.clock()
+    if dl and dl <= now then return errors.timeout() end
     local sel = sched.new_rec()
-    local armed = 0
-    sel.on_kill = function() disarm(set, armed) end
+    sel.on_kill = function() disarm(set) end
+    local until_t = dl
     for i = 1, #set do
       local e = set[i]
       e.tok = sched.claim(e.rec)
       local ok, err, ecode = io.arm(e.s, e.rec, sel, dl)
-      if not ok then
+      if ok then
+        e.armed = true
+      else
         sched.release(e.rec, e.tok)
-        disarm(set, armed)
-        return nil, err, ecode
+        if ecode ~= 'EOPNOTSUPP' then disarm(set); return nil, err, ecode end
+        if not until_t or until_t > now + POLL_EVERY then until_t = now + POLL_EVERY end
       end
-      armed = i
     end
-    local ok, err, ecode = sched.park(sel, dl)
-    disarm(set, armed)
+    local ok, err, ecode = sched.park(sel, until_t)
+    disarm(set)
     if not ok and ecode ~= 'ETIMEDOUT' then return nil, err, ecode end
-    if not ok then
-      r, w = ready(set)
-      if r and #r + #w > 0 then return r, w end
-      return nil, err, ecode
-    end
   end
 end
 

@@ -45,7 +45,8 @@ enum {
     S2_HUP    = 0x04,   /* the read side is at EOF: peer shut down or closed */
     S2_ERROR  = 0x08,   /* error or full hangup: both directions fail fast now */
     S2_DONE   = 0x10,   /* a completion: result holds bytes or -S2_E* */
-    S2_LOOKUP = 0x20    /* with S2_DONE: a name lookup finished */
+    S2_LOOKUP = 0x20,   /* with S2_DONE: a name lookup finished */
+    S2_TRUNC  = 0x40    /* with S2_DONE: a datagram was cut to fit the buffer (IOCP) */
 };
 
 enum {

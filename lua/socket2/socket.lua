@@ -12,6 +12,7 @@ local sched = require'socket2.sched'
 local addr = require'socket2.addr'
 local errors = require'socket2.errors'
 local args = require'socket2.args'
+local options = require'socket2.options'
 
 local C, S2 = sys.C, shim.lib
 local bor = bit.bor
@@ -34,8 +35,6 @@ local tcp_mt, udp_mt, raw_mt, unix_stream_mt, unix_dgram_mt
 local sa_ct = addr.sa_ct
 local sa_ptr = ffi.typeof'struct sockaddr*'
 local lenp = ffi.new'socklen_t[1]'
-local optval = ffi.new'int[1]'
-local lingerval = ffi.new'struct linger'
 
 -- construction ---------------------------------------------------------------
 
@@ -155,12 +154,7 @@ common._on_event = io.on_event
 
 -- common methods ---------------------------------------------------------------
 
-local unix_type_name = {[SOCK.stream] = 'stream', [SOCK.dgram] = 'dgram', [SOCK.seqpacket] = 'seqpacket'}
-local function type_name(self, stype)
-  if self._family == AF.unix then return unix_type_name[stype] end
-  return addr.type_name[stype]
-end
-function common:type() return type_name(self, self._type) end
+function common:type() return options.type_name(self, self._type) end
 function common:family() return addr.family_name[self._family] end
 function common:protocol() return addr.proto_name[self._protocol] or self._protocol end
 function common:closed() return self._closed end
@@ -198,15 +192,15 @@ function common:settimeout(t)
 end
 function common:gettimeout() return self._timeout end
 
+local function bind_one(p, len, fd)
+  if C.bind(fd, p, len) == 0 then return true end
+  return errors.os(errno())
+end
 function common:bind(host, port)
   args.open(self, 'bind')
   local target, err, code = addr.resolve(self, host, port, 'bind', 1, true)
   if not target then return nil, err, code end
-  local fd = self.fd
-  return addr.each(target, function(p, len)
-    if C.bind(fd, p, len) == 0 then return true end
-    return errors.os(errno())
-  end)
+  return addr.each(target, bind_one, self.fd)
 end
 
 local shut = sys.SHUT
@@ -229,70 +223,7 @@ end
 function common:getsockname() return sockname(self, 'getsockname', C.getsockname) end
 function common:getpeername() return sockname(self, 'getpeername', C.getpeername) end
 
--- Socket options by name: what value each takes, on every OS (the OS file
--- has each one's level and number: sys.SOCKOPT). An option an OS lacks is
--- an unknown name there.
-local OPT_KIND = {
-  broadcast = 'bool', debug = 'bool', dontroute = 'bool', keepalive = 'bool', oobinline = 'bool',
-  reuseaddr = 'bool', reuseport = 'bool', nodelay = 'bool', cork = 'bool', quickack = 'bool',
-  multicast_loop = 'bool', v6only = 'bool',
-  rcvbuf = 'int', rcvlowat = 'int', sndbuf = 'int', sndlowat = 'int', maxseg = 'int',
-  keepidle = 'int', keepintvl = 'int', keepcnt = 'int', fastopen = 'int', ttl = 'int', tos = 'int',
-  multicast_ttl = 'int', unicast_hops = 'int', multicast_hops = 'int',
-  linger = 'linger',                                          -- whole seconds, or false
-  acceptconn = 'bool', error = 'error', type = 'type',        -- read-only
-}
-local OPT_READ_ONLY = {acceptconn = true, error = true, type = true}
-
--- level, number, kind of an option name
-local function opt_def(name, fname)
-  local o = sys.SOCKOPT[name]
-  if not o then errors.arg(fname, 1, ('unknown option \'%s\''):format(tostring(name))) end
-  return o[1], o[2], OPT_KIND[name]
-end
-
-function common:getopt(name)
-  args.open(self, 'getopt')
-  local level, optname, kind = opt_def(name, 'getopt')
-  local p = kind == 'linger' and lingerval or optval
-  lenp[0] = kind == 'linger' and sizeof(lingerval) or sizeof(optval)
-  optval[0] = 0
-  if C.getsockopt(self.fd, level, optname, p, lenp) ~= 0 then return errors.os(errno()) end
-  if kind == 'bool' then return optval[0] ~= 0
-  elseif kind == 'int' then return optval[0]
-  elseif kind == 'linger' then return lingerval.l_onoff ~= 0 and lingerval.l_linger or false
-  elseif kind == 'error' then
-    -- the pending error, cleared by reading it: nil when there is none
-    if optval[0] == 0 then return nil end
-    local _, msg, code = errors.os(optval[0])
-    return msg, code
-  elseif kind == 'type' then return type_name(self, optval[0]) or optval[0] end
-end
-
-function common:setopt(name, v)
-  args.open(self, 'setopt')
-  local level, optname, kind = opt_def(name, 'setopt')
-  if OPT_READ_ONLY[name] then errors.arg('setopt', 1, ('option \'%s\' is read-only'):format(name)) end
-  local p, len
-  if kind == 'bool' then
-    if type(v) ~= 'boolean' then errors.arg('setopt', 2, ('option \'%s\' takes a boolean'):format(name)) end
-    optval[0] = v and 1 or 0; p, len = optval, sizeof(optval)
-  elseif kind == 'int' then
-    if type(v) ~= 'number' or v ~= math.floor(v) or v < -0x80000000 or v > 0x7fffffff then
-      errors.arg('setopt', 2, ('option \'%s\' takes an integer'):format(name))
-    end
-    optval[0] = v; p, len = optval, sizeof(optval)
-  elseif kind == 'linger' then
-    if v ~= false and (type(v) ~= 'number' or v < 0 or v ~= math.floor(v)) then
-      errors.arg('setopt', 2, 'option \'linger\' takes false or whole seconds >= 0')
-    end
-    lingerval.l_onoff = v and 1 or 0
-    lingerval.l_linger = v or 0
-    p, len = lingerval, sizeof(lingerval)
-  end
-  if C.setsockopt(self.fd, level, optname, p, len) ~= 0 then return errors.os(errno()) end
-  return true
-end
+common.getopt, common.setopt = options.getopt, options.setopt
 
 -- Bytes waiting to be read (FIONREAD).
 function common:nread()
@@ -336,6 +267,7 @@ local function recv(self, buf, len, expires, flags, fname)
   args.self(self, fname)
   args.rbuf(buf, len, fname)
   args.expires(expires, fname, 3)
+  if len == 0 and self._stream then return 0 end -- nothing to wait for (0 is not EOF here)
   return recv_checked(self, buf, len, expires, args.msgflags(flags, fname, 4), fname)
 end
 
@@ -398,6 +330,7 @@ end
 -- connecting -----------------------------------------------------------------
 
 -- connect(host, port, [expires]) or connect(sa | ai, [expires])
+local function connect_one(p, len, s, dl) return io.connect(s, p, len, dl) end
 local function connect(self, host, port, expires, fname)
   args.self(self, fname)
   if addr.is_sa(host) or addr.is_ai(host) then
@@ -416,7 +349,7 @@ local function connect(self, host, port, expires, fname)
   local target, err, code = addr.resolve(self, host, port, fname, 1, false, dl)
   if not target then return nil, err, code end
   local ok
-  ok, err, code = addr.each(target, function(p, len) return io.connect(self, p, len, dl or false) end)
+  ok, err, code = addr.each(target, connect_one, self, dl or false)
   if code == 'ETIMEDOUT' and self._stream then self._connect_timed_out = true end
   return ok, err, code
 end
@@ -498,6 +431,8 @@ end
 
 -- send(buf, [len], [host, port | sa], [expires], [flags]); without an
 -- address the socket must be connected.
+local function sendto_one(p, alen, s, buf, len, fl, dl) return io.sendto(s, buf, len, fl, p, alen, dl) end
+
 -- A number where the address goes is the time argument: send(buf, [len],
 -- [timeout], [flags]) on a connected socket, as on a stream socket.
 function dgram:send(buf, len, host, port, expires, flags)
@@ -514,20 +449,28 @@ function dgram:send(buf, len, host, port, expires, flags)
   local dl = args.deadline(self, expires)
   local target, err, code = addr.resolve(self, host, port, 'send', 3, false, dl)
   if not target then return nil, err, code end
-  return addr.each(target, function(p, alen) return io.sendto(self, buf, len, fl, p, alen, dl or false) end)
+  return addr.each(target, sendto_one, self, buf, len, fl, dl or false)
 end
 dgram.sendto = dgram.send
 
 -- recvfrom(buf, len, sa, [expires], [flags]) -> n; fills the caller's sa
--- with the sender's address (no allocation).
+-- with the sender's address (no allocation). A datagram longer than len is
+-- cut to len bytes and reported: nil, msg, 'EMSGSIZE', len (where the OS
+-- tells: not on BSD).
+local TRUNC = sys.MSG_TRUNC -- (Linux: the receive returns the real size)
 local function recvfrom(self, buf, len, from, expires, flags, fname, argx)
   args.self(self, fname)
   args.rbuf(buf, len, fname)
   if type(from) ~= 'nil' and not addr.is_sa(from) then errors.arg(fname, 3, 'sockaddr expected') end
   args.expires(expires, fname, 3 + argx)
-  local fl = args.msgflags(flags, fname, 4 + argx)
+  local fl = bor(args.msgflags(flags, fname, 4 + argx), TRUNC)
   args.busy(self._rrec, fname, 'reading')
-  return io.recvfrom(self, buf, len, fl, from, expires)
+  local n, cut, code = io.recvfrom(self, buf, len, fl, from, expires)
+  if n and not cut then return n end
+  if n or code == 'EMSGSIZE' then -- (a non-blocking receive on Windows: WSAEMSGSIZE)
+    return nil, ('datagram cut to the buffer\'s %d bytes'):format(len), 'EMSGSIZE', len
+  end
+  return nil, cut, code
 end
 
 function dgram:recvfrom(buf, len, from, expires, flags)
@@ -535,11 +478,15 @@ function dgram:recvfrom(buf, len, from, expires, flags)
 end
 
 -- recv(buf, len, [expires], [flags]) -> n, sender sa (a new sa per call;
--- recvfrom() fills one of yours instead).
+-- recvfrom() fills one of yours instead); a cut datagram: nil, msg,
+-- 'EMSGSIZE', len, sender sa.
 function dgram:recv(buf, len, expires, flags)
   local from = sa_ct()
-  local n, err, code = recvfrom(self, buf, len, from, expires, flags, 'recv', 0)
-  if not n then return nil, err, code end
+  local n, err, code, got = recvfrom(self, buf, len, from, expires, flags, 'recv', 0)
+  if not n then
+    if got then return nil, err, code, got, from end
+    return nil, err, code
+  end
   return n, from
 end
 
@@ -666,6 +613,7 @@ function M.connect(host, port, expires)
     addr.port(port, 'connect', 2)
   end
   args.expires(expires, 'connect', 3)
+  expires = args.when(expires, nil) -- one deadline for the lookup and every attempt
   local ai, err, code = addr.addr(host, port, 'tcp', nil, nil, nil, expires)
   if not ai then return nil, err, code end
   for a in ai:addrs() do

@@ -25,14 +25,13 @@
 --     from a function the JIT does not compile; the data path runs no
 --     callback and allocates nothing in steady state.
 local ffi = require'ffi'
-local bit = require'bit'
 local errors = require'socket2.errors'
 local args = require'socket2.args'
 local sched = require'socket2.sched'
 local sys = require'socket2.os'
 local lib = require'socket2.tls.lib'
 
-local type, tonumber, min = type, tonumber, math.min
+local type, tonumber = type, tonumber
 local clock = sys.clock
 local deadline = args.deadline
 
@@ -76,6 +75,7 @@ end
 context = require'socket2.tls.context'
 local SSL, CR = lib.ssl, lib.crypto
 local ossl_error = context.ossl_error
+local cstring = lib.cstring
 
 local WANT_READ, WANT_WRITE, ZERO_RETURN = lib.SSL_ERROR_WANT_READ, lib.SSL_ERROR_WANT_WRITE, lib.SSL_ERROR_ZERO_RETURN
 local BIO_PENDING, BIO_EOF = lib.BIO_CTRL_PENDING, lib.BIO_C_SET_BUF_MEM_EOF_RETURN
@@ -611,7 +611,9 @@ function ts_methods:settimeout(t)
   return true
 end
 function ts_methods:gettimeout()
-  if getmetatable(self) ~= ts_mt then errors.misuse('gettimeout', 'TLS socket expected (did you call it with . instead of :?)') end
+  if getmetatable(self) ~= ts_mt then
+    errors.misuse('gettimeout', 'TLS socket expected (did you call it with . instead of :?)')
+  end
   return self._timeout
 end
 
@@ -656,7 +658,7 @@ function ts_methods:alpn()
   local pp, lp = ffi.new'const unsigned char*[1]', ffi.new'unsigned int[1]'
   SSL.SSL_get0_alpn_selected(ssl, pp, lp)
   if pp[0] == nil or lp[0] == 0 then return nil end
-  return ffi.string(pp[0], lp[0])
+  return cstring(pp[0], lp[0])
 end
 
 -- ts:version() -> 'TLSv1.3', or nil before the handshake
@@ -681,7 +683,7 @@ function ts_methods:servername()
   local ssl = open_ssl(self, 'servername')
   if not ssl then return nil end
   local p = SSL.SSL_get_servername(ssl, 0)
-  return p ~= nil and ffi.string(p) or nil
+  return p ~= nil and cstring(p) or nil
 end
 
 function ts_methods:session_reused()
@@ -706,7 +708,7 @@ function sess_methods:export()
   if getmetatable(self) ~= sess_mt then errors.misuse('export', 'TLS session expected') end
   local n = SSL.i2d_SSL_SESSION(self.ptr, nil)
   if n <= 0 then return errors.fail('ETLSPROTO', ossl_error'cannot encode the session') end
-  local b = buf_ct(n)
+  local b = buf_ct(n + 16) -- (+16: see lib.cstring)
   local pp = ffi.new('unsigned char*[1]', b)
   SSL.i2d_SSL_SESSION(self.ptr, pp)
   return ffi.string(b, n)
@@ -794,7 +796,7 @@ local function san_of(x)
     local s = ffi.cast('ASN1_STRING*', g.d)
     local p, n = CR.ASN1_STRING_get0_data(s), CR.ASN1_STRING_length(s)
     if g.type == lib.GEN_DNS or g.type == lib.GEN_EMAIL or g.type == lib.GEN_URI then
-      names[#names + 1] = ffi.string(p, n)
+      names[#names + 1] = cstring(p, n)
     elseif g.type == lib.GEN_IPADD then
       names[#names + 1] = ip_string(p, n)
     end
@@ -814,7 +816,7 @@ function ts_methods:peer_certificate()
   local n = CR.i2d_X509(x, nil)
   local der
   if n > 0 then
-    local b = buf_ct(n)
+    local b = buf_ct(n + 16) -- (+16: see lib.cstring)
     CR.i2d_X509(x, ffi.new('unsigned char*[1]', b))
     der = ffi.string(b, n)
   end

@@ -192,8 +192,8 @@ time.sleep(60)' > /dev/null 2>&1 & echo $!]]):format(port)):match'%d+'
     local skip = T.skip()
     if skip then pending(skip) return end
     local D = T.certs()
-    local port, finish = start_server('tls_echo_server.lua',
-      '0 1 ' .. H.shell_quote(D .. 'chain.pem') .. ' ' .. H.shell_quote(D .. 'server.key'))
+    local q = H.windows and function(v) return '"' .. v .. '"' end or H.shell_quote -- (cmd.exe or sh)
+    local port, finish = start_server('tls_echo_server.lua', '0 1 ' .. q(D .. 'chain.pem') .. ' ' .. q(D .. 'server.key'))
     local ts = assert(T.tls.connect('localhost', port, T.client_ctx(), socket.clock() + 10 * H.SLOW))
     local st = socket.stream(ts)
     st:write('one\ntwo\n')

@@ -150,7 +150,7 @@ local make = {
 -- socket2.tls (issue 14): a TLS connection (client side, with a line to
 -- read), a session, and a stand-in whose methods are tls.wrap/tls.starttls
 -- on a fresh connection (self replaced by the hostile value at position 0)
-local tlsmod, TLS_SKIP, tls_sctx, tls_cctx = nil, nil, nil, nil
+local tlsmod, TLS_SKIP, tls_sctx, tls_cctx
 do
   local T = require'tls.tlsh'
   TLS_SKIP = T.skip()

@@ -246,6 +246,7 @@ describe('tls engine', function()
       local other = T.client_ctx{cert = D .. 'unknown.pem', key = D .. 'unknown.key'}
       c, s, cr, sr = T.pair(opt, other)
       assert.equal('ETLSVERIFY', sr[3])
+      assert.is_table(cr)
       c:close(); s:close()
     end)
   end)
@@ -355,8 +356,13 @@ describe('tls engine', function()
       socket.newthread(function() res.w = {c:sendall(buf(64 * 1024 * 1024), 64 * 1024 * 1024)} end)
       socket.sleep(0.05)
       socket.newthread(function() res.n = c:cancel() end)
-      H.wait_until(function() return res.r and res.w end)
-      assert.equal(2, res.n)
+      -- (on a completion backend a writer whose op just ended is not
+      -- waiting, so a cancel misses it: its next op is then cancelled)
+      H.wait_until(function()
+        if not (res.r and res.w) then socket.newthread(function() c:cancel() end) end
+        return res.r and res.w
+      end)
+      assert(res.n >= 1)
       assert.same({nil, 'canceled', 'ECANCELED'}, res.r)
       assert.equal('ECANCELED', res.w[3])
       -- usable after a cancel; then close under waiting threads

@@ -1,8 +1,8 @@
 -- spec/tls/tlsh.lua: what the TLS specs share (require'tls.tlsh').
 --   T.skip()         nil, or why the TLS specs cannot run here
 --   T.certs()        the directory of this run's certificates (made once per
---                    process by tools/tls/certs.sh into a temporary directory,
---                    removed at exit), or SOCKET2_TLS_CERTS when set
+--                    process by tools/tls/certs.sh into build/tls/run-*), or
+--                    SOCKET2_TLS_CERTS when set
 --   T.server_ctx(o), T.client_ctx(o)   contexts on those certificates
 --   T.pair(sctx, cctx, [copts])        a connected ts pair: client, server
 --   T.spawn(cmd) / T.alive(p) / T.stop(p) / T.output(p)   peer processes
@@ -41,7 +41,6 @@ end
 -- certificates ---------------------------------------------------------------
 
 local certs_dir
-local cleanup -- removes the directory when the process ends (lua_close)
 function T.certs()
   if certs_dir ~= nil then return certs_dir end
   local env = os.getenv'SOCKET2_TLS_CERTS'
@@ -55,13 +54,18 @@ function T.certs()
     certs_dir = false
     return false
   end
-  local dir = H.tmppath'-socket2-tls'
-  local out, ok = H.sh('sh ' .. H.shell_quote(H.ROOT .. '/tools/tls/certs.sh') .. ' ' .. H.shell_quote(dir))
+  -- made fresh for this run, under build/ (`make clean` removes them; no
+  -- finalizer removes them at exit)
+  local pid = 0
+  local f = io.open('/proc/self/stat')
+  if f then pid = f:read'*n' or 0; f:close() end
+  local root = H.ROOT
+  if root:sub(1, 1) ~= '/' then root = H.sh('cd ' .. H.shell_quote(root) .. ' && pwd'):gsub('\n$', '') end
+  local dir = ('%s/build/tls/run-%d-%d'):format(root, pid, os.time())
+  local out, ok = H.sh('rm -rf ' .. H.shell_quote(root .. '/build/tls') .. '/run-*; sh '
+    .. H.shell_quote(root .. '/tools/tls/certs.sh') .. ' ' .. H.shell_quote(dir))
   if not ok then T.certs_err = out; certs_dir = false; return false end
   certs_dir = dir .. '/'
-  cleanup = newproxy(true)
-  getmetatable(cleanup).__gc = function() os.execute('rm -rf ' .. H.shell_quote(dir)) end
-  T._cleanup = cleanup
   return certs_dir
 end
 
@@ -217,10 +221,9 @@ end
 
 function T.stop(p)
   if not p then return end
-  -- the shell that ran the command, and what it started (same process group
-  -- is not guaranteed: kill the children first)
-  -- (without the ASan preload of the sanitizer suite: pkill hangs under it)
-  os.execute(('unset LD_PRELOAD; pkill -P %d 2>/dev/null; kill %d 2>/dev/null'):format(p.pid, p.pid))
+  -- the subshell exec'd the command: the pid is the peer's own (no pkill:
+  -- under the ASan suite's LD_PRELOAD, pkill hung)
+  os.execute(('kill %d 2>/dev/null'):format(p.pid))
   T.wait_exit(p, 2)
   os.remove(p.log)
   if p.fifo then os.remove(p.fifo) end

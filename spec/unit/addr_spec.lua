@@ -225,7 +225,7 @@ describe('addresses', function()
     end)
 
     it('rejects bad ports with a Lua error naming addr and port', function()
-      for _, p in ipairs{-1, 70000, 65536, 'abc', 1.5, '8o', '', ' 80', true} do
+      for _, p in ipairs{-1, 70000, 65536, 1.5, '8o', '', ' 80', true} do
         local msg = err_of(socket.addr, '127.0.0.1', p)
         assert.matches("bad argument #2 to 'addr'", msg)
         assert.matches('port', msg)
@@ -470,6 +470,74 @@ describe('addresses', function()
 
     it('rejects what is not a sockaddr', function()
       assert.matches("bad argument #1 to 'getnameinfo'", err_of(socket.getnameinfo, '127.0.0.1', 1))
+    end)
+
+    it('takes its flags by name, and looks names up off the loop', function()
+      local sa = socket.sockaddr('127.0.0.1', 80)
+      assert.equal('127.0.0.1', (socket.getnameinfo(sa, 'numerichost')))
+      assert.same({'127.0.0.1', '80'}, {socket.getnameinfo(sa, {'numerichost', 'numericserv'})})
+      -- a name (from /etc/hosts): looked up on a worker thread, in a thread
+      local host
+      socket.newthread(function() host = socket.getnameinfo(sa, 'numericserv', 5) end)
+      H.wait_until(function() return host end, nil, 'the reverse lookup')
+      assert.is_string(host)
+      assert.matches("unknown name lookup flag 'numeric'", err_of(socket.getnameinfo, sa, 'numeric'))
+    end)
+
+    it('reports the real failure, not always EAI_NONAME', function()
+      local u = socket.sockaddr('127.0.0.1', 80)
+      require'socket2.os'.sa_set_family(u, 255, u.len) -- no such family
+      for _, flags in ipairs{{'numerichost', 'numericserv'}, 'numerichost'} do -- at once; on a worker
+        local ok, err, code = socket.getnameinfo(u, flags)
+        assert.is_nil(ok)
+        assert.is_string(err)
+        assert.equal('EAI_FAMILY', code)
+      end
+    end)
+  end)
+
+  describe('freeing address lists', function()
+    it('free twice does nothing the second time', function()
+      local ai = assert(socket.addr('127.0.0.1', 80))
+      ai:free()
+      ai:free()
+    end)
+
+    it('an entry cannot free its list', function()
+      local ai = assert(socket.getaddrinfo and socket.addr('localhost', 80, 'tcp'))
+      for a in ai:addrs() do
+        if a ~= ai then
+          assert.matches('entry of an address list', err_of(a.free, a))
+        end
+      end
+      local n = ai:next()
+      if n then assert.matches('entry of an address list', err_of(n.free, n)) end
+      ai:free()
+      collectgarbage(); collectgarbage()
+    end)
+
+    it('a freed list raises a clear error when used', function()
+      local ai = assert(socket.addr('127.0.0.1', 80))
+      local entry = ai:next() -- may be nil
+      ai:free()
+      assert.matches('freed', err_of(function() return ai:tostring() end))
+      assert.matches('freed', err_of(function() return ai:family() end))
+      assert.matches('freed', err_of(function() return ai.addr end))
+      assert.matches('freed', tostring(ai))
+      if entry then assert.matches('freed', err_of(function() return entry:tostring() end)) end
+      local s = assert(socket.tcp())
+      assert.matches('freed', err_of(s.connect, s, ai))
+      assert.matches('freed', err_of(socket.connect, ai))
+      s:close()
+    end)
+
+    it('service names work in socket.addr; an unknown one is a runtime failure', function()
+      local ok, err, code = socket.addr('127.0.0.1', 'no-such-service-xyz', 'tcp')
+      assert.is_nil(ok); assert.is_string(err); assert.equal('EAI_SERVICE', code)
+      local ai = socket.addr('127.0.0.1', 'http', 'tcp')
+      if not ai then pending('no /etc/services entry for http') return end
+      assert.equal(80, ai:sockaddr():port())
+      ai:free()
     end)
   end)
 

@@ -98,7 +98,9 @@ describe('errors', function()
 
     it('socket.addr and socket.sockaddr name themselves and the port', function()
       for _, p in ipairs(bad) do
-        raises({"bad argument #2 to 'addr'", 'port'}, socket.addr, '127.0.0.1', p)
+        if not (type(p) == 'string' and p:find'^%a') then -- (addr takes service names)
+          raises({"bad argument #2 to 'addr'", 'port'}, socket.addr, '127.0.0.1', p)
+        end
         raises({"bad argument #2 to 'sockaddr'", 'port'}, socket.sockaddr, '127.0.0.1', p)
       end
     end)

@@ -158,6 +158,9 @@ M.MSG = {oob = K.MSG_OOB, peek = K.MSG_PEEK, dontroute = K.MSG_DONTROUTE, eor = 
          waitall = K.MSG_WAITALL, dontwait = K.MSG_DONTWAIT}
 -- added to every send; macOS has none: its sockets get SO_NOSIGPIPE instead
 M.MSG_NOSIGNAL = K.MSG_NOSIGNAL or 0
+-- BSD's recv ignores MSG_TRUNC on input (only recvmsg reports a cut
+-- datagram, in msg_flags): datagram truncation is not detected here
+M.MSG_TRUNC = 0
 M.SHUT = {r = K.SHUT_RD, w = K.SHUT_WR, rw = K.SHUT_RDWR}
 M.NI = {numerichost = K.NI_NUMERICHOST, numericserv = K.NI_NUMERICSERV, nofqdn = K.NI_NOFQDN,
         namereqd = K.NI_NAMEREQD, dgram = K.NI_DGRAM}

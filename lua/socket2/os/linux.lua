@@ -37,6 +37,9 @@ M.AI = {passive = 0x1, canonname = 0x2, numerichost = 0x4, v4mapped = 0x8, all =
         addrconfig = 0x20, numericserv = 0x400}
 M.MSG = {oob = 0x1, peek = 0x2, dontroute = 0x4, eor = 0x80, waitall = 0x100, dontwait = 0x40}
 M.MSG_NOSIGNAL = 0x4000 -- added to every send: a closed peer is EPIPE, not SIGPIPE
+-- added to every datagram receive: it then returns the datagram's real size,
+-- so a datagram cut to fit the buffer is reported (not silently cut)
+M.MSG_TRUNC = 0x20
 M.SHUT = {r = 0, w = 1, rw = 2}
 M.NI = {numerichost = 1, numericserv = 2, nofqdn = 4, namereqd = 8, dgram = 16}
 M.SUN_PATH_MAX = 108

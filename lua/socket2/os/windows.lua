@@ -140,6 +140,8 @@ M.SOCKOPT = {
 -- to a portable name by the shim (s2_from_oserror), from one table.
 M.EAGAIN, M.EINPROGRESS, M.EINTR, M.EWOULDBLOCK = 10035, 10036, 10004, 10035
 
+-- a datagram cut to fit the buffer fails with WSAEMSGSIZE instead
+M.MSG_TRUNC = 0
 M.INVALID_FD = -1
 
 function M.errno() return ws2.WSAGetLastError() end

@@ -279,7 +279,7 @@ local function sni_select(ssl, _, arg)
   if not c then return lib.SSL_TLSEXT_ERR_OK end
   local p = SSL.SSL_get_servername(ssl, 0)
   if p == nil then return lib.SSL_TLSEXT_ERR_OK end -- no SNI: the default certificate
-  local name = ffi.string(p):lower()
+  local name = lib.cstring(p):lower()
   local sub
   if type(c.sni) == 'table' then
     sub = c.sni[name]
@@ -306,7 +306,7 @@ local function keylog_line(ssl, line)
   local c = by_addr[addr_of(SSL.SSL_get_SSL_CTX(ssl))]
   if not c or not c.keylog then return end
   local f = io.open(c.keylog, 'ab')
-  if f then f:write(ffi.string(line), '\n'); f:close() end
+  if f then f:write(lib.cstring(line), '\n'); f:close() end
 end
 
 local function init_callbacks()
@@ -331,7 +331,13 @@ function M.new(opts)
   local server = opts.server == true
   local raw = SSL.SSL_CTX_new(SSL.TLS_method())
   if raw == nil then return errors.fail('ETLSCONFIG', ossl_error'SSL_CTX_new failed') end
-  local c = ffi.gc(raw, SSL.SSL_CTX_free)
+  -- the client sessions kept for resumption (engine.lua) go with the context
+  -- (the finalizer holds the cache, never the context: it would keep it alive)
+  local cache = {}
+  local c = ffi.gc(raw, function(p)
+    for k, sess in pairs(cache) do cache[k] = nil; SSL.SSL_SESSION_free(sess) end
+    SSL.SSL_CTX_free(p)
+  end)
   next_id = next_id + 1
   local ctx = setmetatable({
     ptr = c, id = next_id, server = server,
@@ -341,7 +347,7 @@ function M.new(opts)
     ragged_eof = opts.ragged_eof == true,
     keylog = opts.keylog,
     cache_max = server and 0 or (opts.session_cache == nil and 32 or opts.session_cache or 0),
-    cache = {}, ncache = 0, -- client sessions by 'host:port[:alpn]' (engine.lua)
+    cache = cache, ncache = 0, -- client sessions by 'host:port[:alpn]' (tls.lua)
     ticket_keys = opts.ticket_keys,
   }, ctx_mt)
   by_id[ctx.id] = ctx

@@ -251,6 +251,23 @@ local function load()
   return ssl, crypto
 end
 
+-- OpenSSL-owned bytes (p, n; n nil: a C string) as a Lua string, copied
+-- through a buffer of ours first: LuaJIT's string interning reads whole
+-- words, past the end of the bytes, which valgrind reports as uninitialised
+-- when they lie in an OpenSSL allocation's padding.
+pcall(ffi.cdef, 'size_t strlen(const char *s);')
+local scratch = ffi.new('uint8_t[?]', 1024 + 16)
+function M.cstring(p, n)
+  n = n or tonumber(ffi.C.strlen(p))
+  if n > 1024 then
+    local b = ffi.new('uint8_t[?]', n + 16)
+    ffi.copy(b, p, n)
+    return ffi.string(b, n)
+  end
+  ffi.copy(scratch, p, n)
+  return ffi.string(scratch, n)
+end
+
 local ssl, crypto = load()
 if ssl then
   M.ok, M.ssl, M.crypto = true, ssl, crypto
