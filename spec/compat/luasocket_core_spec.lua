@@ -230,6 +230,8 @@ describe('compat: socket2.luasocket (LuaSocket\'s core on socket2)', function()
         assert.equal(4, a:send('pong'))
         b:settimeout(2)
         assert.equal('pong', b:receive())
+        assert.equal(10, a:send('0123456789'))
+        assert.equal('012', b:receive(3)) -- a longer datagram: its first bytes, as recv(2) gives them
         b:settimeout(0.03)
         assert.same({nil, 'timeout'}, {b:receive()})
         assert.equal(1, a:setpeername('*'))

@@ -201,7 +201,9 @@ function methods:receive(size)
   local s = self.s
   if not s then return nil, 'closed' end
   local buf, n = recvbuf(self, size)
-  local got, err, code = s:recvfrom(buf, n, nil, deadline(self))
+  local got, err, code, cut = s:recvfrom(buf, n, nil, deadline(self))
+  -- a datagram longer than size: its first size bytes (LuaSocket's recv)
+  if not got and code == 'EMSGSIZE' and cut then got = cut end
   if not got then return nil, recv_error(err, code) end
   return ffi.string(buf, got)
 end
@@ -211,7 +213,8 @@ function methods:receivefrom(size)
   local s = self.s
   if not s then return nil, 'closed' end
   local buf, n = recvbuf(self, size)
-  local got, from, code = s:recv(buf, n, deadline(self))
+  local got, from, code, cut, sa = s:recv(buf, n, deadline(self))
+  if not got and code == 'EMSGSIZE' and cut and sa then got, from = cut, sa end
   if not got then return nil, recv_error(from, code) end
   return ffi.string(buf, got), from:ip(), from:port()
 end

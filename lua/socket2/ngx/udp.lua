@@ -112,7 +112,9 @@ function udp:receive(size)
     buf = ffi.new('uint8_t[?]', math.max(n, 1))
     self.buf, self.bufsize = buf, n
   end
-  local got, err, code = s:recvfrom(buf, n, nil, self.rt or conf.read_timeout / 1000)
+  local got, err, code, cut = s:recvfrom(buf, n, nil, self.rt or conf.read_timeout / 1000)
+  -- a datagram longer than size: its first size bytes, as recv(2) gives them
+  if not got and code == 'EMSGSIZE' and cut then got = cut end
   if not got then return nil, errstr(err, code) end
   return ffi.string(buf, got)
 end
