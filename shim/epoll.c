@@ -176,22 +176,26 @@ static void s2__event(s2_event *e, uint64_t d, uint32_t lo, uint32_t events) {
     e->flags = s2__flags(events);
 }
 
-/* Alone on epfd: one epoll_wait, every event ours (a leftover of a loop
- * that shared this fd before is dropped); the remainder of a full batch
- * stays in epfd's ready list for the next wait. */
+/* Alone on epfd: one epoll_wait, no lock; the remainder of a full batch
+ * stays in epfd's ready list for the next wait. Another loop's event is
+ * forwarded, not dropped: a loop may join between our check of the group
+ * and this epoll_wait, and register a socket whose (edge-triggered) event
+ * then comes here; the forward drops only those of loops that left. */
 static int32_t s2__wait_alone(s2_loop *l, s2_event *out, int32_t max, int32_t timeout_ms) {
     struct epoll_event evs[S2_BATCH_MAX];
+    s2_event fw[S2_BATCH_MAX];
     int n, i;
-    int32_t m = 0;
+    int32_t m = 0, f = 0;
     n = epoll_wait(l->epfd, evs, max, timeout_ms < 0 ? -1 : timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : s2__err();
     for (i = 0; i < n; i++) {
         uint64_t d = evs[i].data.u64;
         uint32_t lo = (uint32_t)d;
         if (d == S2_WAKE_TAG) { s2__drain_wake(l); continue; }
-        if (lo >> S2_OWNER_SHIFT != l->owner) continue;
-        s2__event(&out[m++], d, lo & S2_MAX_ID, evs[i].events);
+        if (lo >> S2_OWNER_SHIFT == l->owner) s2__event(&out[m++], d, lo & S2_MAX_ID, evs[i].events);
+        else s2__event(&fw[f++], d, lo, evs[i].events);  /* owner bits kept */
     }
+    if (f) s2__group_forward(l->group, fw, f, l->owner);
     return m;
 }
 

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,6 +495,73 @@ static void test_stress(void) {
     pthread_barrier_destroy(&bar);
 }
 
+/* ---- a loop joins while the first one sleeps alone on the fd ------------ */
+
+struct alone {
+    s2_loop *l;
+    int stop;
+};
+
+static void *alone_main(void *p) {
+    struct alone *a = p;
+    s2_event ev[16];
+    while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE))
+        if (s2_wait(a->l, ev, 16, 20) < 0) break;
+    return NULL;
+}
+
+static void test_join_while_alone(void) {
+    /* a sleeps in epoll_wait on the fd itself (it is alone); b's join
+     * wakes it, and b registers a ready socket at once: both events may
+     * reach a's one epoll_wait. a must forward b's, not drop it (an
+     * edge-triggered event dropped is never reported again). A race,
+     * made certain where we may: both threads on one CPU, b's under a
+     * real-time priority, so the woken a runs only once b waits. */
+    int i, lost = 0, rounds = under_valgrind() ? 20 : 300;
+    cpu_set_t all, one;
+    int pinned = sched_getaffinity(0, sizeof all, &all) == 0;
+    if (pinned) {
+        CPU_ZERO(&one);
+        for (i = 0; i < CPU_SETSIZE && !CPU_ISSET(i, &all); i++) {}
+        CPU_SET(i, &one);
+        pinned = sched_setaffinity(0, sizeof one, &one) == 0;
+    }
+    for (i = 0; i < rounds; i++) {
+        struct alone a;
+        pthread_t th;
+        s2_loop *b;
+        int pb[2], f = 0, rt = 0;
+        a.l = open_on(-1);
+        a.stop = 0;
+        s2_handle(a.l);
+        pthread_create(&th, NULL, alone_main, &a);
+        if (i & 1) usleep(200);    /* half the rounds: a surely asleep */
+        if (pinned) {  /* a's thread is made; from here b goes on until it waits */
+            struct sched_param sp = { 0 };
+            sp.sched_priority = 1;
+            rt = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
+        }
+        b = open_on(s2_handle(a.l));
+        make_pair(pb);
+        put(pb[1], "x");
+        watch(b, pb[0], 5, 55);
+        usleep(1000);              /* b busy elsewhere: a harvests now */
+        if (!wait_read(b, 5, 55, 2000, &f) || f) lost++;
+        if (rt) {
+            struct sched_param sp = { 0 };
+            pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+        }
+        __atomic_store_n(&a.stop, 1, __ATOMIC_RELEASE);
+        s2_wakeup(a.l);
+        pthread_join(th, NULL);
+        s2_close(b); s2_close(a.l);
+        close(pb[0]); close(pb[1]);
+    }
+    if (pinned) sched_setaffinity(0, sizeof all, &all);
+    if (lost) diag("%d of %d first events lost", lost, rounds);
+    CHECK(lost == 0, "a loop that joins while the first sleeps alone gets its first event");
+}
+
 /* ---- an unshared loop ------------------------------------------------------ */
 
 static void test_unshared(void) {
@@ -525,6 +593,7 @@ int main(void) {
     test_owner_woken();
     test_pending_wakeup();
     test_private_wakeup();
+    test_join_while_alone();
     test_close_in_flight();
     test_handle_lifetime();
     /* (kqemu nests epoll fds 3 deep, where Linux allows ~100 wakeup paths) */
