@@ -398,33 +398,7 @@ end
 function methods:getpeername() check(self, 'getpeername'); return name_of(self, 'getpeername', false) end
 function methods:getsockname() check(self, 'getsockname'); return name_of(self, 'getsockname', true) end
 
-function methods:getfamily()
-  check(self, 'getfamily')
-  if self.family == 'inet6' then return 'inet6' end
-  return 'inet4'
-end
-
-function methods:getfd()
-  check(self, 'getfd')
-  if not self.s then return -1 end
-  return self.s:fileno()
-end
-
--- setfd(fd): -1 detaches the descriptor (LuaSec's ssl.wrap takes it over);
--- another number adopts that descriptor
-function methods:setfd(fd)
-  check(self, 'setfd')
-  fd = tonumber(fd)
-  if not fd or not (fd >= -1 and fd <= 2147483647) or fd ~= floor(fd) then
-    error('bad argument #1 to \'setfd\' (a descriptor number expected)', 2)
-  end
-  if self.s then self.s:release(); self.s = false end
-  if fd >= 0 then
-    local s, err, code = socket.wrap(fd)
-    if not s then return nil, msg(err, code) end
-    self.s = s
-  end
-end
+U.fd_methods(methods)
 
 -- The socket2 socket under a LuaSocket object (or nil): for socket.select
 -- and for code that mixes both APIs.

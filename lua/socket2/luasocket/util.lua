@@ -96,6 +96,37 @@ function M.check(o, fname, ...)
   error(('bad argument #1 to \'%s\' (%s{%s} expected, got %s)'):format(fname, o.kind, (...), M.classname(o)), 3)
 end
 
+-- The descriptor methods tcp and udp objects share, added to methods.
+function M.fd_methods(methods)
+  function methods:getfamily()
+    M.check(self, 'getfamily')
+    if self.family == 'inet6' then return 'inet6' end
+    return 'inet4'
+  end
+
+  function methods:getfd()
+    M.check(self, 'getfd')
+    if not self.s then return -1 end
+    return self.s:fileno()
+  end
+
+  -- setfd(fd): -1 detaches the descriptor (LuaSec's ssl.wrap takes it
+  -- over); another number adopts that descriptor
+  function methods:setfd(fd)
+    M.check(self, 'setfd')
+    fd = tonumber(fd)
+    if not fd or not (fd >= -1 and fd <= 2147483647) or fd ~= math.floor(fd) then
+      error('bad argument #1 to \'setfd\' (a descriptor number expected)', 2)
+    end
+    if self.s then self.s:release(); self.s = false end
+    if fd >= 0 then
+      local s, err, code = socket.wrap(fd)
+      if not s then return nil, M.msg(err, code) end
+      self.s = s
+    end
+  end
+end
+
 -- ip, port of an sa (socket2 sockaddr)
 function M.ipport(sa) return sa:ip(), sa:port() end
 
