@@ -230,7 +230,7 @@ COMPAT_TEST_DEPS  = redis-server memcached dnsmasq-base websocketd python3-dnsli
 COMPAT_BENCH_DEPS = redis-server redis-tools lua-socket lua-copas lua-redis
 TEST_DEPS += $(COMPAT_TEST_DEPS)
 LUA_BUILD += compat-libs
-.PHONY: compat-libs bench-compat install-compat
+.PHONY: compat-libs bench-compat
 compat-libs:
 	@sh tools/compat/debs.sh build/compat
 bench: bench-compat
@@ -238,13 +238,6 @@ bench: bench-compat
 bench-compat: all
 	@sh tools/deps.sh $(COMPAT_BENCH_DEPS)
 	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/compat/run.sh
-install: install-compat
-install-compat:
-	install -d $(DESTDIR)$(LUA_SHAREDIR)/socket2/ngx $(DESTDIR)$(LUA_SHAREDIR)/socket2/luasocket \
-	  $(DESTDIR)$(LUA_SHAREDIR)/socket2/compat
-	install -m 0644 lua/socket2/ngx/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/ngx/
-	install -m 0644 lua/socket2/luasocket/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/luasocket/
-	install -m 0644 lua/socket2/compat/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/compat/
 
 ## test-c: the C suites of make test alone
 test-c: deps
