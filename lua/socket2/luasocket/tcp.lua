@@ -51,54 +51,7 @@ local OPTS = {
   ['tcp-fastopen'] = {'fastopen', 'int'}, error = {'error', 'error'},
 }
 
-local function apply_opt(s, name, value)
-  local o = OPTS[name]
-  local v
-  if o[2] == 'bool' then v = not not value
-  elseif o[2] == 'int' then
-    v = tonumber(value)
-    if not v then error(('bad argument #2 to \'setoption\' (number expected, got %s)'):format(type(value)), 4) end
-    v = floor(v)
-  elseif o[2] == 'linger' then
-    if type(value) ~= 'table' then error('bad argument #2 to \'setoption\' (table expected)', 4) end
-    v = value.on and floor(tonumber(value.timeout) or 0) or false
-  else
-    error('bad argument #1 to \'setoption\' (unsupported option `error\')', 4)
-  end
-  local ok, err, code = s:setopt(o[1], v)
-  if not ok then return nil, msg(err, code) end
-  return 1
-end
-
-function methods:setoption(name, value)
-  check(self, 'setoption')
-  if not OPTS[name] or name == 'error' then
-    error(('bad argument #1 to \'setoption\' (unsupported option `%s\')'):format(tostring(name)), 2)
-  end
-  if not self.s then -- no descriptor yet (socket.tcp() before connect/bind): later
-    self.opts = self.opts or {}
-    self.opts[#self.opts + 1] = {name, value}
-    return 1
-  end
-  return apply_opt(self.s, name, value)
-end
-
-function methods:getoption(name)
-  check(self, 'getoption')
-  local o = OPTS[name]
-  if not o then error(('bad argument #1 to \'getoption\' (unsupported option `%s\')'):format(tostring(name)), 2) end
-  local s = self.s
-  if not s then return nil, 'closed' end
-  if o[2] == 'error' then
-    local m, code = s:getopt('error')
-    if not m then return nil end
-    return msg(m, code)
-  end
-  local v, err, code = s:getopt(o[1])
-  if v == nil then return nil, msg(err, code) end
-  if o[2] == 'linger' then return {on = v ~= false, timeout = v or 0} end
-  return v
-end
+local apply_opt = U.option_methods(methods, OPTS)
 
 -- The descriptor, made now (family 'inet' or 'inet6'; unix objects: unix):
 -- options set before apply now.

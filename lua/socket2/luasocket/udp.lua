@@ -44,14 +44,7 @@ local OPTS = {dontroute = {'dontroute', 'bool'}, broadcast = {'broadcast', 'bool
   ['ipv6-multicast-loop'] = {'multicast_loop', 'bool'}, ['ipv6-v6only'] = {'v6only', 'bool'},
   ['recv-buffer-size'] = {'rcvbuf', 'int'}, ['send-buffer-size'] = {'sndbuf', 'int'}}
 
-local function apply_opt(s, name, value)
-  local o = OPTS[name]
-  local v
-  if o[2] == 'bool' then v = not not value else v = floor(tonumber(value) or 0) end
-  local ok, err, code = s:setopt(o[1], v)
-  if not ok then return nil, msg(err, code) end
-  return 1
-end
+local apply_opt = U.option_methods(methods, OPTS)
 
 local function ensure(self, family)
   if self.s then return self.s end
@@ -66,29 +59,6 @@ local function ensure(self, family)
     for i = 1, #opts do apply_opt(s, opts[i][1], opts[i][2]) end
   end
   return s
-end
-
-function methods:setoption(name, value)
-  check(self, 'setoption')
-  if not OPTS[name] then
-    error(('bad argument #1 to \'setoption\' (unsupported option `%s\')'):format(tostring(name)), 2)
-  end
-  if not self.s then
-    self.opts = self.opts or {}
-    self.opts[#self.opts + 1] = {name, value}
-    return 1
-  end
-  return apply_opt(self.s, name, value)
-end
-
-function methods:getoption(name)
-  check(self, 'getoption')
-  local o = OPTS[name]
-  if not o then error(('bad argument #1 to \'getoption\' (unsupported option `%s\')'):format(tostring(name)), 2) end
-  if not self.s then return nil, 'closed' end
-  local v, err, code = self.s:getopt(o[1])
-  if v == nil then return nil, msg(err, code) end
-  return v
 end
 
 local function family_of(address)

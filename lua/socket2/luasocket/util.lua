@@ -96,6 +96,65 @@ function M.check(o, fname, ...)
   error(('bad argument #1 to \'%s\' (%s{%s} expected, got %s)'):format(fname, o.kind, (...), M.classname(o)), 3)
 end
 
+-- setoption/getoption for a table of LuaSocket option name -> {socket2
+-- option name, kind ('bool', 'int', 'linger', 'error': read-only)}, added
+-- to methods. A value is checked when set; set before the object has a
+-- descriptor, it is kept in o.opts. Returns apply(s, name, v), which sets
+-- a kept one on the socket.
+function M.option_methods(methods, OPTS)
+  local floor = math.floor
+  local function value_of(o, value)
+    if o[2] == 'bool' then return not not value end
+    if o[2] == 'int' then
+      local v = tonumber(value)
+      if not v then error(('bad argument #2 to \'setoption\' (number expected, got %s)'):format(type(value)), 3) end
+      return floor(v)
+    end
+    if type(value) ~= 'table' then error('bad argument #2 to \'setoption\' (table expected)', 3) end
+    return value.on and floor(tonumber(value.timeout) or 0) or false -- linger
+  end
+
+  local function apply(s, name, v)
+    local ok, err, code = s:setopt(OPTS[name][1], v)
+    if not ok then return nil, M.msg(err, code) end
+    return 1
+  end
+
+  function methods:setoption(name, value)
+    M.check(self, 'setoption')
+    local o = OPTS[name]
+    if not o or o[2] == 'error' then
+      error(('bad argument #1 to \'setoption\' (unsupported option `%s\')'):format(tostring(name)), 2)
+    end
+    local v = value_of(o, value)
+    if not self.s then -- no descriptor yet (before connect/bind): later
+      self.opts = self.opts or {}
+      self.opts[#self.opts + 1] = {name, v}
+      return 1
+    end
+    return apply(self.s, name, v)
+  end
+
+  function methods:getoption(name)
+    M.check(self, 'getoption')
+    local o = OPTS[name]
+    if not o then error(('bad argument #1 to \'getoption\' (unsupported option `%s\')'):format(tostring(name)), 2) end
+    local s = self.s
+    if not s then return nil, 'closed' end
+    if o[2] == 'error' then
+      local m, code = s:getopt('error')
+      if not m then return nil end
+      return M.msg(m, code)
+    end
+    local v, err, code = s:getopt(o[1])
+    if v == nil then return nil, M.msg(err, code) end
+    if o[2] == 'linger' then return {on = v ~= false, timeout = v or 0} end
+    return v
+  end
+
+  return apply
+end
+
 -- The descriptor methods tcp and udp objects share, added to methods.
 function M.fd_methods(methods)
   function methods:getfamily()
