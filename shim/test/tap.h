@@ -7,8 +7,6 @@
  *   CHECK_STR(got, want, name)   ... for strings
  *   check(ok, name, file, line)  what they call; returns ok
  *   skip(name, why)              a test that cannot run here: "ok N - name # SKIP why"
- *   todo = "why"; ... todo = NULL;   the checks between document a known bug
- *                                (TAP TODO: printed, never a failure)
  *   diag(fmt, ...)               a "#" comment line
  *   bail(why)                    "Bail out!" and exit 1 (with errno / WSA error)
  *   plan(n)                      optional: the plan first; else done_testing prints it
@@ -49,16 +47,13 @@
 #endif
 
 static int tap_n, tap_failed, tap_planned;
-static const char *todo;             /* set: the checks that follow are TODO */
 static const char *tap_prefix = "";  /* put before every test name */
 
 static TAP_UNUSED int check(int ok, const char *name, const char *file, int line) {
-    printf("%s %d - %s%s", ok ? "ok" : "not ok", ++tap_n, tap_prefix, name);
-    if (todo) printf(" # TODO %s", todo);
-    printf("\n");
+    printf("%s %d - %s%s\n", ok ? "ok" : "not ok", ++tap_n, tap_prefix, name);
     if (!ok) {
         printf("#   failed at %s:%d\n", file, line);
-        if (!todo) tap_failed++;
+        tap_failed++;
     }
     fflush(stdout);  /* keep order with forked children and crashes */
     return ok;
