@@ -2,8 +2,9 @@
 -- a socket2 thread, printing what they exchange. Run: make demo
 local socket = require'socket2'
 
-local function log(who, fmt, ...)
-  io.write(('%7.3f  %-9s '):format(socket.clock() % 1000, who), fmt:format(...), '\n')
+local t0 = socket.clock()
+local function log(who, fmt, ...) -- seconds since the start, who, what
+  io.write(('%6.3f  %-9s '):format(socket.clock() - t0, who), fmt:format(...), '\n')
 end
 
 -- the server: accept in a loop, one thread per client, echo lines back
