@@ -95,13 +95,70 @@ H.NO_UNIX = 'no AF_UNIX sockets on this platform (Wine 8 refuses them: WSAEAFNOS
 -- Quotes s for a POSIX shell.
 function H.shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
--- Runs a shell command: its output (stderr too) and whether it exited 0.
+-- Runs a shell command of the host (POSIX sh): its output (stderr too) and
+-- whether it exited 0. Under Wine the host is the Linux machine: `start
+-- /unix` starts its sh, but neither waits for it nor passes its output,
+-- so the command runs as a script that leaves both in files, waited for
+-- here (running the loop). Paths in cmd are the host's (H.hostpath).
+local nsh = 0
+local function wine_sh(cmd)
+  nsh = nsh + 1
+  local base = ('/tmp/socket2-wine-sh-%d-%d-%d'):format(os.time(), math.random(1e9), nsh)
+  local f = assert(io.open(base .. '.sh', 'wb')) -- (a /path is Z:\path: the host's own)
+  f:write('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH\n',
+    'cd ', H.shell_quote(H.hostpath'.'), ' || exit 1\n', -- (our directory, not Wine's)
+    '(', cmd, '\n) > ', base, '.out 2>&1 < /dev/null\n',
+    'echo $? > ', base, '.rc.tmp; mv ', base, '.rc.tmp ', base, '.rc\n')
+  f:close()
+  os.execute('start /unix /bin/sh ' .. base .. '.sh')
+  local t_end = socket.clock() + 60 * H.SLOW
+  local rc
+  repeat
+    socket.sleep(0.005)
+    local r = io.open(base .. '.rc')
+    if r then rc = r:read'*n'; r:close() end
+  until rc or socket.clock() > t_end
+  local o = io.open(base .. '.out', 'rb')
+  local out = o and o:read'*a' or ''
+  if o then o:close() end
+  for _, x in ipairs{'.sh', '.out', '.rc'} do os.remove(base .. x) end
+  return out, rc == 0
+end
+
 function H.sh(cmd)
+  if H.wine then return wine_sh(cmd) end
   local p = assert(io.popen(cmd .. ' 2>&1; echo "exit status $?"'))
   local out = p:read'*a'
   p:close()
   local ok = out:match'exit status (%d+)\n$' == '0'
   return (out:gsub('exit status %d+\n$', '')), ok
+end
+
+-- Can H.sh run host programs here? (POSIX: yes; Wine: if `start /unix`
+-- works; Windows itself: no)
+local host_ok
+function H.host_shell()
+  if host_ok == nil then
+    host_ok = not H.windows or (H.wine and select(2, H.sh('test -x /bin/sh')) and true) or false
+  end
+  return host_ok
+end
+
+-- A path as the host's shell sees it: under Wine, Z:\a\b is /a/b (Wine's
+-- Z: drive is the host's /; with Z: the current drive, Lua opens /a/b too).
+local wine_cwd -- our directory, as the host names it
+function H.hostpath(p)
+  if not H.wine then return p end
+  if not wine_cwd then
+    ffi.cdef'uint32_t GetCurrentDirectoryA(uint32_t n, char *buf);'
+    local buf = ffi.new'char[1024]'
+    local n = ffi.C.GetCurrentDirectoryA(1024, buf)
+    wine_cwd = ffi.string(buf, n):gsub('^[Zz]:', ''):gsub('\\', '/'):gsub('(.)/$', '%1')
+  end
+  p = p:gsub('^[Zz]:', ''):gsub('\\', '/')
+  if p == '.' then return wine_cwd end
+  if p:sub(1, 1) ~= '/' then p = wine_cwd .. '/' .. p:gsub('^%./', '') end
+  return p
 end
 -- Timing bounds are multiplied by H.SLOW (SOCKET2_TEST_SLOW, set by
 -- `make valgrind`); H.VALGRIND is true under valgrind.
@@ -149,6 +206,9 @@ end
 
 -- A unique path in the temporary directory that does not exist yet.
 function H.tmppath(suffix)
+  if H.wine then -- (Wine's tmpname is a name in the drive's root: the host's /)
+    return ('/tmp/socket2-%d-%d%s'):format(os.time(), math.random(1e9), suffix or '')
+  end
   local p = os.tmpname() -- creates the file: we only want its unique name
   os.remove(p)
   return p .. (suffix or '')

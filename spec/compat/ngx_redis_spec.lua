@@ -124,7 +124,7 @@ describe('compat: nginx.redis on socket2.ngx', function()
     end)
   end)
 
-  it('the pool evicts its least recently used connection when full; unix sockets pool by path', function()
+  it('the pool evicts its least recently used connection when full', function()
     H.skip_unless(srv, why)
     socket.run(function()
       local lru = {pool = 'lru'}
@@ -144,6 +144,13 @@ describe('compat: nginx.redis on socket2.ngx', function()
       end
       assert.is_nil(got[ida])
       assert.is_true(got[idb] and got[idc])
+    end)
+  end)
+
+  it('unix sockets pool by path', function()
+    H.skip_unless(srv, why)
+    H.skip_unless(H.has_unix(), H.NO_UNIX)
+    socket.run(function()
       local redis = require'resty.redis'
       local u = redis:new()
       assert(u:connect('unix:' .. srv.dir .. '/redis.sock'))

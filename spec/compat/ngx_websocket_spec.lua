@@ -84,8 +84,8 @@ describe('compat: nginx.websocket.client on socket2.ngx', function()
       assert(wb:send_binary(payload))
       local got = {}
       while #table.concat(got) < #payload do
-        local data, typ = wb:recv_frame()
-        assert.equal('binary', typ)
+        local data, typ, err = wb:recv_frame()
+        assert.equal('binary', typ, err)
         got[#got + 1] = data
       end
       assert.equal(payload, table.concat(got))

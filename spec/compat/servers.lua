@@ -24,13 +24,18 @@ function S.have_lib(name)
   return false, name .. ' is not there (make test unpacks it: tools/compat/debs.sh build/compat)'
 end
 
--- Can this platform start the Linux servers?
+-- Can this platform start the Linux servers? (under Wine: on the host)
 function S.can_start()
-  if H.windows then
-    return false, 'needs Linux servers (redis-server, memcached, dnsmasq, websocketd, python), which the'
-      .. ' Windows bench (Wine) cannot start'
+  if not H.host_shell() then
+    return false, 'needs Linux servers (redis-server, memcached, dnsmasq, websocketd, python), which'
+      .. ' this Windows cannot start'
   end
   return true
+end
+
+-- tools/compat/server.sh as the host's shell runs it
+local function server_sh(args)
+  return H.sh(('sh %s/tools/compat/server.sh %s'):format(H.shell_quote(H.hostpath(S.ROOT)), args))
 end
 
 -- A port free for tcp and udp on 127.0.0.1 now.
@@ -54,10 +59,10 @@ function S.start(name, arg)
   if not ok then return nil, why end
   local port = S.free_port()
   local dir = H.tmppath('-s2' .. name)
-  local out, started = H.sh(('sh %s/tools/compat/server.sh start %s %s %d %s'):format(
-    H.shell_quote(S.ROOT), name, H.shell_quote(dir), port, arg and H.shell_quote(arg) or ''))
+  local out, started = server_sh(('start %s %s %d %s'):format(
+    name, H.shell_quote(dir), port, arg and H.shell_quote(arg) or ''))
   if not started then
-    H.sh('sh ' .. H.shell_quote(S.ROOT) .. '/tools/compat/server.sh stop ' .. H.shell_quote(dir))
+    server_sh('stop ' .. H.shell_quote(dir))
     return nil, name .. ' could not start: ' .. out:gsub('%s+$', '')
   end
   local srv = {name = name, port = port, dir = dir}
@@ -76,7 +81,7 @@ function S.start(name, arg)
 end
 
 function S.stop(srv)
-  if srv then H.sh('sh ' .. H.shell_quote(S.ROOT) .. '/tools/compat/server.sh stop ' .. H.shell_quote(srv.dir)) end
+  if srv then server_sh('stop ' .. H.shell_quote(srv.dir)) end
 end
 
 -- The test certificates (tools/tls/certs.sh: ca.pem, server.pem for
@@ -85,11 +90,11 @@ end
 local certs_dir
 function S.certs()
   if certs_dir then return certs_dir end
-  local made = S.ROOT .. '/build/tls/certs'
+  local made = H.hostpath(S.ROOT) .. '/build/tls/certs' -- (a path the servers take too)
   local f = io.open(made .. '/server.pem')
   if f then f:close(); certs_dir = made; return made end
-  local dir = S.ROOT .. '/build/compat/certs'
-  local out, ok = H.sh('sh ' .. H.shell_quote(S.ROOT .. '/tools/tls/certs.sh') .. ' ' .. H.shell_quote(dir))
+  local dir = H.hostpath(S.ROOT) .. '/build/compat/certs'
+  local out, ok = H.sh('sh ' .. H.shell_quote(H.hostpath(S.ROOT) .. '/tools/tls/certs.sh') .. ' ' .. H.shell_quote(dir))
   if not ok then return nil, 'tools/tls/certs.sh failed: ' .. out end
   certs_dir = dir
   return dir

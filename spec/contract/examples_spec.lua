@@ -107,7 +107,7 @@ describe('examples', function()
   end)
 
   it('chat_server.lua serves everyone while a client does not read (it is dropped)', function()
-    H.skip_unless(not H.windows and io.open('/usr/bin/python3') ~= nil, 'needs /usr/bin/python3 for the stalled client')
+    H.skip_unless(H.host_shell() and io.open('/usr/bin/python3') ~= nil, 'needs /usr/bin/python3 for the stalled client')
     local port, finish = start_server('chat_server.lua', '0 3')
     local function client(nick)
       local st = socket.stream(assert(socket.connect('127.0.0.1', port)))
@@ -167,7 +167,7 @@ time.sleep(60)' > /dev/null 2>&1 & echo $!]]):format(port)):match'%d+'
     until_line(b, '* alice left')
     b:write('/quit\n'); assert(b:flush())
     a:close(); b:close()
-    os.execute('kill ' .. pid .. ' 2>/dev/null')
+    H.sh('kill ' .. pid)
     finish()
   end)
 
@@ -203,12 +203,13 @@ time.sleep(60)' > /dev/null 2>&1 & echo $!]]):format(port)):match'%d+'
     assert.equal('echo: two', st:readline())
     st:close()
     finish()
-    if not (T.posix and T.have'openssl') then pending('https_get.lua needs openssl s_server (POSIX)') return end
+    if not (T.posix and T.have'openssl') then pending('https_get.lua needs openssl s_server (on a POSIX host)') return end
     local sport = T.free_port()
     local peer = T.spawn(('openssl s_server -accept %d -cert %s -key %s -www'):format(
       sport, H.shell_quote(D .. 'chain.pem'), H.shell_quote(D .. 'server.key')))
     assert(T.wait_port(sport))
-    local out, ok = run('https_get.lua', ('https://localhost:%d/ %s'):format(sport, H.shell_quote(D .. 'ca.pem')))
+    local quote = H.windows and function(a) return '"' .. a .. '"' end or H.shell_quote -- (cmd.exe's, sh's)
+    local out, ok = run('https_get.lua', ('https://localhost:%d/ %s'):format(sport, quote(D .. 'ca.pem')))
     local out2, ok2 = run('https_get.lua', ('https://localhost:%d/'):format(sport)) -- the system store
     T.stop(peer)
     assert.is_true(ok, out)

@@ -198,7 +198,7 @@ describe('tls peers', function()
       local nginx = T.have'nginx' and 'nginx' or (io.open'/usr/sbin/nginx' and '/usr/sbin/nginx')
       if not nginx then pending('nginx not installed (apt-get install nginx-light)') return end
       local dir = H.tmppath'-nginx'
-      assert(os.execute('mkdir -p ' .. q(dir)) == 0)
+      assert(select(2, H.sh('mkdir -p ' .. q(dir))))
       local port = T.free_port()
       local f = assert(io.open(dir .. '/nginx.conf', 'w'))
       f:write(([[
@@ -228,7 +228,7 @@ http { access_log off; client_body_temp_path %s; proxy_temp_path %s; fastcgi_tem
       assert.same({nil, 'closed', 'EOF'}, {st:readline()}) -- nginx sent close_notify
       st:close()
       T.stop(peer); peer = nil
-      os.execute('rm -rf ' .. q(dir))
+      H.sh('rm -rf ' .. q(dir))
     end)
   end)
 

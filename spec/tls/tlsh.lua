@@ -25,7 +25,8 @@ function T.skip()
 end
 
 -- Can this process start Linux peer programs (openssl, python3, ...)?
-T.posix = not H.windows
+-- (under Wine: on the host, through H.sh)
+T.posix = H.host_shell()
 
 local function have(cmd)
   if not T.posix then return false end
@@ -45,9 +46,9 @@ function T.certs()
   if certs_dir ~= nil then return certs_dir end
   local env = os.getenv'SOCKET2_TLS_CERTS'
   if env and env ~= '' then certs_dir = env .. (env:match'[/\\]$' and '' or '/'); return certs_dir end
-  local pre = H.ROOT .. '/build/tls/certs/'
+  local pre = H.hostpath(H.ROOT) .. '/build/tls/certs/'
   if H.windows then
-    -- Wine cannot run openssl: `make test` makes them before the Windows suite
+    -- `make test` makes them before the Windows suite
     local f = io.open(pre .. 'ca.pem')
     if f then f:close(); certs_dir = pre; return certs_dir end
     T.certs_err = 'run sh tools/tls/certs.sh build/tls/certs first'
@@ -169,7 +170,7 @@ function T.spawn(cmd, with_input)
   local input = '/dev/null'
   if with_input then
     p.fifo = H.tmppath'-tls-peer.in'
-    assert(os.execute('mkfifo ' .. H.shell_quote(p.fifo)) == 0)
+    assert(select(2, H.sh('mkfifo ' .. H.shell_quote(p.fifo))))
     input = p.fifo
   end
   -- (a fifo opened read-write first never blocks, and keeps stdin open)
@@ -183,6 +184,14 @@ end
 
 -- Writes s to the peer's stdin (a fifo).
 function T.input(p, s)
+  if H.wine then -- (Wine opens no fifo: the host's cat writes it)
+    local tmp = H.tmppath'-tls-peer.data'
+    local f = assert(io.open(tmp, 'wb'))
+    f:write(s)
+    f:close()
+    H.sh(('cat %s 1<>%s; rm -f %s'):format(H.shell_quote(tmp), H.shell_quote(p.fifo), H.shell_quote(tmp)))
+    return
+  end
   local f = assert(io.open(p.fifo, 'r+')) -- (read-write: never blocks, even when the peer is gone)
   f:write(s)
   f:close()
@@ -223,17 +232,17 @@ function T.stop(p)
   if not p then return end
   -- the subshell exec'd the command: the pid is the peer's own (no pkill:
   -- under the ASan suite's LD_PRELOAD, pkill hung)
-  os.execute(('kill %d 2>/dev/null'):format(p.pid))
+  H.sh(('kill %d'):format(p.pid))
   T.wait_exit(p, 2)
   os.remove(p.log)
-  if p.fifo then os.remove(p.fifo) end
+  if p.fifo then H.sh('rm -f ' .. H.shell_quote(p.fifo)) end
 end
 
 -- Debian's python (its ssl module): never pyenv's python3 on PATH.
 T.python = '/usr/bin/python3'
 function T.have_python()
   if not T.posix then return false end
-  local f = io.open(T.python)
+  local f = io.open(T.python) -- (Wine: /usr/bin is Z:\usr\bin, the host's)
   if f then f:close() return true end
   return false
 end

@@ -13,3 +13,21 @@ unset DISPLAY
 MINGW=x86_64-w64-mingw32
 # Unix path -> the same path as Wine's Z: drive sees it
 winpath() { printf 'Z:%s' "$1" | tr / '\\'; }
+
+# debian_source PKG DIR: Debian's source package PKG unpacked in DIR (the
+# candidate version first, then every other version apt knows the source
+# of, newest first: a mirror may lack the newest); deb-src lines come with
+# tools/wine/setup.sh. Exit status 1 when none can be fetched.
+debian_source() {
+  _get() {
+    (cd "$2" && apt-get source -qq "$1" >/dev/null 2>&1) && return 0
+    for _v in $(apt-cache showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
+      rm -rf "$2"/"$1"*
+      (cd "$2" && apt-get source -qq "$1=$_v" >/dev/null 2>&1) && return 0
+    done
+    return 1
+  }
+  _get "$1" "$2" && return 0
+  sh "$ROOT/tools/wine/setup.sh" >/dev/null
+  _get "$1" "$2"
+}

@@ -21,21 +21,7 @@ if [ -z "$cached" ] || ! have "$cached"; then
   sh "$ROOT/tools/deps.sh" gcc-mingw-w64-x86-64 dpkg-dev perl make
   src=$(mktemp -d "${TMPDIR:-/tmp}/socket2-openssl.XXXXXX")
   trap 'rm -rf "$src"' EXIT
-  # the candidate version first, then every other version apt knows the
-  # source of, newest first (a mirror may lack the newest source package)
-  get_src() {
-    (cd "$src" && apt-get source -qq openssl >/dev/null 2>&1) && return 0
-    for v in $(apt-cache showsrc openssl 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
-      rm -rf "$src"/openssl*
-      (cd "$src" && apt-get source -qq "openssl=$v" >/dev/null 2>&1) && return 0
-    done
-    return 1
-  }
-  if ! get_src; then
-    # deb-src lines come with tools/wine/setup.sh
-    sh "$ROOT/tools/wine/setup.sh" >/dev/null
-    get_src || { echo "socket2: apt-get source openssl failed" >&2; exit 1; }
-  fi
+  debian_source openssl "$src" || { echo "socket2: apt-get source openssl failed" >&2; exit 1; }
   dsc=$(ls "$src"/openssl_*.dsc | head -1)
   ver=$(sed -n 's/^Version: //p' "$dsc" | head -1)
   dir=$(ls -d "$src"/openssl-*/ | head -1)
