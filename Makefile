@@ -67,7 +67,7 @@ flags.build/fuzz = $(FUZZ_FLAGS)
 build/fuzz/%: CC = $(FUZZ_CC)
 
 .PHONY: all deps kqueue test test-c test-lua demo asan tsan valgrind valgrind-threads fuzz fuzz-tools lint \
-  clean install uninstall bench bench-threads bench-tls win win-setup win-tls win-pcre2 test-win help
+  clean install uninstall bench bench-threads bench-tls win win-setup win-tls win-libs test-win help
 
 ## all: the shim (socket2/shim.so; shim_io_uring.so beside it when liburing is there)
 ifeq ($(PLAT),mingw)
@@ -154,7 +154,7 @@ win-setup:
 	@sh tools/wine/setup.sh
 
 ## win: (or PLAT=mingw) the IOCP shim build/win/lib/socket2/shim.dll and build/win/test_iocp.exe
-win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe win-tls win-pcre2
+win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe win-tls win-libs
 
 # TLS under Wine: OpenSSL DLLs cross-built from Debian's source (cached in
 # $${SOCKET2_CACHE:-/var/cache/socket2}/win: tools/wine/openssl.sh) and this
@@ -163,10 +163,11 @@ win-tls: win-setup
 	@sh tools/wine/openssl.sh
 	@sh tools/tls/certs.sh build/tls/certs
 
-# ngx.re under Wine: a PCRE2 DLL cross-built from Debian's source (cached
-# beside OpenSSL's: tools/wine/pcre2.sh)
-win-pcre2: win-setup
+# The compat layers under Wine: a PCRE2 DLL for ngx.re and LuaSocket's
+# mime.core, cross-built from Debian's sources (cached beside OpenSSL's)
+win-libs: win-setup
 	@sh tools/wine/pcre2.sh
+	@sh tools/wine/mime.sh
 
 $(WIN_SHIM): shim/iocp.c $(WIN_COMMON) $(SHIM_HDRS)
 	$(call shim,$(WIN_CFLAGS) -shared,$<)

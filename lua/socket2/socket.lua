@@ -351,6 +351,15 @@ local function connect(self, host, port, expires, fname)
   local ok
   ok, err, code = addr.each(target, connect_one, self, dl or false)
   if code == 'ETIMEDOUT' and self._stream then self._connect_timed_out = true end
+  if code == 'EINPROGRESS' then
+    self._connect_in_progress = true
+  elseif self._connect_in_progress then
+    -- connect called again after a non-blocking one said EINPROGRESS (the
+    -- LuaSocket/copas way to ask whether it is done): Linux answers 0 once
+    -- the connection is made, Windows and the BSDs EISCONN; both mean true
+    self._connect_in_progress = nil
+    if code == 'EISCONN' then ok, err, code = true, nil, nil end
+  end
   return ok, err, code
 end
 

@@ -128,6 +128,23 @@ describe('non-blocking mode with select and wait', function()
     assert.equal(2, c:recv(buf, 8))
     c:close(); s:close(); l:close()
   end)
+
+  it('connect again once the socket is writable: true on every OS (Linux says 0, Windows and BSD EISCONN)', function()
+    local l, port = H.listener()
+    local c = assert(socket.tcp())
+    c:setblocking(false)
+    local ok, _, code = c:connect('127.0.0.1', port)
+    if not ok then
+      assert.equal('EINPROGRESS', code)
+      assert(socket.select(nil, {c}, 1))
+      assert.is_true(c:connect('127.0.0.1', port))
+    end
+    -- a connected socket connected again is an error, as it always was
+    assert.equal('EISCONN', select(3, c:connect('127.0.0.1', port)))
+    local s = assert(l:accept())
+    assert.equal(2, c:send('hi'))
+    c:close(); s:close(); l:close()
+  end)
 end)
 
 describe('wrap(fd, \'fd\')', function()
