@@ -150,7 +150,7 @@ local wine_cwd -- our directory, as the host names it
 function H.hostpath(p)
   if not H.wine then return p end
   if not wine_cwd then
-    ffi.cdef'uint32_t GetCurrentDirectoryA(uint32_t n, char *buf);'
+    pcall(ffi.cdef, 'uint32_t GetCurrentDirectoryA(uint32_t n, char *buf);')
     local buf = ffi.new'char[1024]'
     local n = ffi.C.GetCurrentDirectoryA(1024, buf)
     wine_cwd = ffi.string(buf, n):gsub('^[Zz]:', ''):gsub('\\', '/'):gsub('(.)/$', '%1')
