@@ -48,7 +48,7 @@ local band = bit.band
 local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = sys.EAGAIN, sys.EWOULDBLOCK, sys.EINTR, sys.EINPROGRESS
 local MSG_OOB = sys.MSG.oob
 local errno = sys.errno
-local park, wake, claim, release = sched.park, sched.wake, sched.claim, sched.release
+local park, wake, claim, release, spend = sched.park, sched.wake, sched.claim, sched.release, sched.spend
 local deadline = args.deadline
 local sizeof = ffi.sizeof
 
@@ -193,6 +193,7 @@ end
 
 function recv(s, buf, len, fl, expires)
   if s._rready or s._nonblocking then
+    spend()
     local n = C.recv(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream read drained the queue: wait for the next edge
@@ -224,6 +225,7 @@ end
 
 function send(s, buf, len, fl, expires)
   if s._wready or s._nonblocking then
+    spend()
     local n = C.send(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream write filled the queue: wait for the next edge
@@ -254,6 +256,7 @@ end
 
 function sendto(s, buf, len, fl, p, alen, expires)
   if s._wready or s._nonblocking then
+    spend()
     local n = C.sendto(s.fd, buf, len, fl, p, alen)
     if n >= 0 then return n end
     local e = errno()
@@ -277,6 +280,7 @@ end
 
 function recvfrom(s, buf, len, fl, from, expires)
   if s._rready or s._nonblocking then
+    spend()
     lenp[0] = from and sizeof(from.ss) or 0
     local n = C.recvfrom(s.fd, buf, len, fl, from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil)
     if n >= 0 then
@@ -307,6 +311,7 @@ end
 
 function accept(s, remote, expires)
   if s._rready or s._nonblocking then
+    spend()
     lenp[0] = sizeof(remote.ss)
     local cfd = sys.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
     if cfd ~= sys.INVALID_FD then

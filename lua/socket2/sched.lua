@@ -286,6 +286,28 @@ local function wake(rec, a, b, c)
 end
 M.wake = wake
 
+-- Fairness. An I/O call that can complete at once does not yield, so a
+-- thread whose calls always find work (an accept loop under a flood of
+-- connections, a reader of data that keeps coming) would keep the loop
+-- from polling, and every other socket's events would wait behind it
+-- (bench churn on epoll: thousands of connections left in CLOSE-WAIT, at
+-- times up to EMFILE). So the loop polls at least once every BUDGET such
+-- calls: the call that finds the budget spent first queues its thread
+-- behind what the next poll wakes (tokio's cooperative budget, counted
+-- per loop turn here). Outside a socket2 thread nothing can wait: it goes on.
+local BUDGET = 256
+local budget = BUDGET
+function M.spend()
+  budget = budget - 1
+  if budget > 0 then return end
+  local co = co_running()
+  if co == nil or co ~= running then return end
+  rq_n = rq_n + 1
+  rq_th[rq_n], rq_a[rq_n], rq_b[rq_n], rq_c[rq_n] = co, nil, nil, nil
+  parked = true
+  co_yield()
+end
+
 -- Takes the thread parked on rec off it without resuming it (kill); the
 -- rec's owner may have more to undo: rec.on_kill(rec). Returns the thread.
 function M.withdraw(rec)
@@ -561,6 +583,7 @@ function M.poll(timeout)
   end
   polling = true
   local n = S2.s2_wait(l, events, EVMAX, ms)
+  budget = BUDGET
   if n < 0 then
     polling = false
     return errors.s2(n)

@@ -283,6 +283,34 @@ describe('sched', function()
   end)
 
   describe('the loop', function()
+    it('a thread whose calls always complete at once lets the others run (fairness)', function()
+      -- 20000 bytes wait for `a`, read one at a time: no recv needs to
+      -- wait, yet a timer due now and a peer's data must not wait for all
+      -- of them (a server's accept loop under a flood of connections is
+      -- the same case: the closes of the other connections waited)
+      local a, b = H.pair()
+      local N = 20000
+      assert.equal(N, b:sendall(('x'):rep(N)))
+      local reads, timer_at, event_at = 0, nil, nil
+      local c, d = H.pair()
+      local greedy = socket.newthread(function()
+        local buf = ffi.new'uint8_t[1]'
+        for _ = 1, N do
+          assert.equal(1, a:recv(buf, 1))
+          reads = reads + 1
+        end
+      end)
+      socket.newthread(function() socket.sleep(0); timer_at = reads end)
+      socket.newthread(function() assert.equal(1, c:recv(ffi.new'uint8_t[1]', 1)); event_at = reads end)
+      assert(d:send('!'))
+      assert.is_true(socket.join(greedy, 10))
+      H.wait_until(function() return timer_at and event_at end, 5, 'the other threads')
+      assert.equal(N, reads)
+      assert.is_true(timer_at < N, 'the timer waited for every read')
+      assert.is_true(event_at < N, 'the event waited for every read')
+      a:close(); b:close(); c:close(); d:close()
+    end)
+
     it('start() returns when no thread waits', function()
       assert.is_true(socket.start()) -- nothing at all
       local done = false
