@@ -18,8 +18,15 @@
  * CANCEL can name it exactly, and its msghdr record.
  *
  * s2_wakeup writes an eventfd on which a read is always pending; its
- * completion is swallowed and the read re-armed. SQEs are queued by each op
- * and handed to the kernel once per s2_submit batch (s2__backend_flush).
+ * completion is swallowed and the read re-armed.
+ *
+ * Submission is deferred: s2_submit only queues SQEs, and s2_wait hands
+ * them to the kernel together with its wait, in one io_uring_enter per
+ * turn of the loop, however many ops the turn queued (a parked op costs no
+ * syscall of its own). The one exception is CANCEL, which enters at once
+ * with whatever is queued before it: Lua may close a descriptor right
+ * after cancelling its ops, and an SQE still queued names the descriptor
+ * only by number, which a socket opened meanwhile could reuse.
  * s2_open fails with -S2_EPERM / -S2_ENOSYS when the kernel refuses
  * io_uring or lacks one of its ops (before 5.6): Lua then uses epoll. */
 #ifndef _GNU_SOURCE
@@ -35,7 +42,7 @@
 #include <liburing.h>
 #include "s2_internal.h"
 
-#define S2_SQ_ENTRIES 256
+#define S2_SQ_ENTRIES 1024    /* a turn of the loop queues up to an op per event */
 #define S2_CQ_ENTRIES 4096
 #define S2_MSG_CHUNK  64      /* msghdr records allocated at a time */
 
@@ -253,6 +260,8 @@ static int32_t s2__cancel(s2_loop *l, const s2_op *op) {
         io_uring_prep_cancel64(sqe, p->ud, 0);
         io_uring_sqe_set_data64(sqe, S2_UD(0, S2_T_CANCEL, 0));
     }
+    /* the op may still be queued: the kernel must take its descriptor now */
+    if (io_uring_sq_ready(&l->ring)) io_uring_submit(&l->ring);
     return 0;
 }
 
@@ -318,10 +327,6 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     return 0;
 }
 
-S2_INTERNAL void s2__backend_flush(s2_loop *l) {
-    if (io_uring_sq_ready(&l->ring)) io_uring_submit(&l->ring);
-}
-
 static uint32_t s2__poll_flags(int revents) {
     uint32_t f = 0;
     if (revents & (POLLIN | POLLPRI)) f |= S2_READ;
@@ -362,23 +367,30 @@ static int s2__complete(s2_loop *l, const struct io_uring_cqe *cqe, s2_event *ev
     return 1;
 }
 
+/* Completions the kernel holds back until we enter: CQ overflow, or task
+ * work (COOP_TASKRUN) that would post them. */
+static int s2__kernel_holds(s2_loop *l) {
+    return (IO_URING_READ_ONCE(*l->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
+}
+
+/* One io_uring_enter at most: it submits what the turn queued and, when
+ * there is nothing to harvest yet, waits for the first completion. */
 S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int32_t timeout_ms) {
     struct io_uring_cqe *cqe;
     unsigned head, seen = 0;
     int32_t m = 0;
-    if (io_uring_peek_cqe(&l->ring, &cqe) != 0) {  /* nothing yet */
-        if (timeout_ms == 0) {
-            s2__backend_flush(l);
-        } else {
-            struct __kernel_timespec ts;
-            int r;
-            ts.tv_sec = timeout_ms / 1000;
-            ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
-            r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
-            if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-                return s2_from_oserror(-r);
-        }
+    int r = 0, ready = io_uring_cq_ready(&l->ring) != 0;
+    if (ready || timeout_ms == 0) {
+        if (io_uring_sq_ready(&l->ring) || (!ready && s2__kernel_holds(l)))
+            r = io_uring_submit_and_get_events(&l->ring);
+    } else {
+        struct __kernel_timespec ts;
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+        r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
     }
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+        return s2_from_oserror(-r);
     io_uring_for_each_cqe(&l->ring, head, cqe) {
         if (m == max) break;
         seen++;
