@@ -54,7 +54,12 @@ server_env() {
   case $1 in
     socket2) echo "SOCKET2_BACKEND=epoll" ;;
     socket2-uring) echo "SOCKET2_BACKEND=io_uring" ;;
-    socket2@*) echo "SOCKET2_SHIM=$OUT/shims/${1#socket2@}.so" ;;
+    socket2@*)
+      echo "SOCKET2_SHIM=$OUT/shims/${1#socket2@}.so"
+      # its own Lua layer, when bench/shim_variant.sh exported one
+      [ -d "$OUT/shims/${1#socket2@}.lua" ] &&
+        echo "LUA_PATH=$ROOT/bench/?.lua;$OUT/shims/${1#socket2@}.lua/?.lua;$OUT/shims/${1#socket2@}.lua/?/init.lua;;"
+      ;;
   esac
 }
 

@@ -8,8 +8,10 @@
 #   sh bench/shim_variant.sh after
 #   BENCH_SERVERS="c bare socket2 socket2@before socket2@after" bash bench/run.sh
 #
-# Extra arguments are passed to the compiler (-DNAME=1 to try a variant
-# that the source keeps behind a macro).
+# Extra arguments are passed to the compiler (-DNAME to try a variant that
+# the source keeps behind a macro). LUAREV=REV2 also exports the Lua layer
+# of git revision REV2 (or "." for the working tree) into
+# build/bench/shims/NAME.lua/, which that server then runs instead of lua/.
 set -eu
 cd "$(dirname "$0")/.."
 name=$1
@@ -31,3 +33,10 @@ ${CC:-cc} -O2 -g -std=gnu11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden -sha
   -o "$out/$name.so" "$src/$backend.c" "$src/common.c" "$src/lookup.c" "$src/shared.c" "$src/lthread.c" \
   "$src/oserr_posix.c" "$src/thread_posix.c" $libs
 echo "bench: $out/$name.so: $backend from ${rev:-the working tree}"
+if [ -n "${LUAREV:-}" ]; then
+  rm -rf "$out/$name.lua"
+  mkdir -p "$out/$name.lua"
+  if [ "$LUAREV" = . ]; then cp -r lua/. "$out/$name.lua/"
+  else git archive "$LUAREV" lua | tar -x -C "$out/$name.lua" --strip-components=1; fi
+  echo "bench: $out/$name.lua: the Lua layer of ${LUAREV}"
+fi
