@@ -70,6 +70,8 @@ typedef struct s2__chunk {
 typedef struct s2__pending {  /* per (id, direction) */
     uint64_t ud;              /* user_data of the pending op, 0: none */
     s2__msgrec *msg;          /* its msghdr record (RECVFROM, SENDTO) */
+    uint32_t len;             /* RECV, SEND: the bytes asked for */
+    uint32_t short_gen;       /* gen + 1 of a RECV/SEND that moved fewer */
 } s2__pending;
 
 struct s2_loop {
@@ -82,6 +84,7 @@ struct s2_loop {
     s2__chunk *chunks;
     uint32_t npending;        /* ops submitted and not yet harvested */
     uint32_t msg_inflight;    /* records the kernel may still write */
+    int poll_first;           /* the kernel takes IORING_RECVSEND_POLL_FIRST */
 };
 
 const char *const s2__backend_name = "io_uring";
@@ -123,36 +126,50 @@ static int s2__ops_supported(struct io_uring *ring) {
     return ok;
 }
 
+/* Ring setups, best first; a kernel that lacks a flag refuses the set with
+ * EINVAL. 6.1: the completions' task work runs only when the loop enters to
+ * wait, in one batch, with no interrupt of the thread meanwhile
+ * (DEFER_TASKRUN); that needs one submitter thread (SINGLE_ISSUER), which a
+ * loop is: only its own thread calls it (s2_wakeup writes an eventfd).
+ * 5.19: the task work runs at the next kernel entry instead of by an
+ * interrupt (COOP_TASKRUN), and TASKRUN_FLAG says when it is pending. */
+#define S2_SETUP_519 (IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | \
+                      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
+static const uint32_t s2__setups[] = {
+#ifdef S2_URING_DEFER         /* (-DS2_URING_DEFER: to measure with it) */
+    S2_SETUP_519 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+#endif
+    S2_SETUP_519,
+    0
+};
+
 S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     struct io_uring_params p;
     int32_t rc;
     int r;
+    unsigned i = 0;
     s2_loop *l;
     if (handle > INT32_MAX) return -S2_EBADF;
     if (!(l = calloc(1, sizeof *l))) return -S2_ENOMEM;
     if ((rc = s2__common_init(&l->c)) < 0) { free(l); return rc; }
     l->evfd = -1;
-    memset(&p, 0, sizeof p);
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
-              IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-    p.cq_entries = S2_CQ_ENTRIES;
-    if (handle >= 0) {        /* share the kernel's async workers of another ring */
-        p.flags |= IORING_SETUP_ATTACH_WQ;
-        p.wq_fd = (uint32_t)handle;
-    }
-    r = io_uring_queue_init_params(S2_SQ_ENTRIES, &l->ring, &p);
-    if (r == -EINVAL) {       /* a kernel older than 5.19: no optional flags */
-        uint32_t keep = p.flags & IORING_SETUP_ATTACH_WQ, wq = p.wq_fd;
+    do {                      /* the first set of flags this kernel takes */
         memset(&p, 0, sizeof p);
-        p.flags = keep; p.wq_fd = wq;
+        p.flags = s2__setups[i];
+        p.cq_entries = S2_CQ_ENTRIES;
+        if (handle >= 0) {    /* share the kernel's async workers of another ring */
+            p.flags |= IORING_SETUP_ATTACH_WQ;
+            p.wq_fd = (uint32_t)handle;
+        }
         r = io_uring_queue_init_params(S2_SQ_ENTRIES, &l->ring, &p);
-    }
+    } while (r == -EINVAL && ++i < sizeof s2__setups / sizeof s2__setups[0]);
     if (r < 0) {              /* -ENOSYS, -EPERM: no io_uring here */
         s2__common_free(&l->c);
         free(l);
         return s2_from_oserror(-r);
     }
     if (!s2__ops_supported(&l->ring)) { rc = -S2_ENOSYS; goto fail; }  /* too old */
+    l->poll_first = (p.flags & IORING_SETUP_COOP_TASKRUN) != 0;  /* both 5.19 */
     l->evfd = eventfd(0, EFD_CLOEXEC);  /* blocking: the ring polls it */
     if (l->evfd < 0) { rc = s2__err(); goto fail; }
     if ((rc = s2__arm_wake(l)) < 0) goto fail;
@@ -260,8 +277,10 @@ static int32_t s2__cancel(s2_loop *l, const s2_op *op) {
         io_uring_prep_cancel64(sqe, p->ud, 0);
         io_uring_sqe_set_data64(sqe, S2_UD(0, S2_T_CANCEL, 0));
     }
-    /* the op may still be queued: the kernel must take its descriptor now */
-    if (io_uring_sq_ready(&l->ring)) io_uring_submit(&l->ring);
+    /* the op may still be queued: the kernel must take its descriptor now;
+     * and the ends of what the cancel stopped are harvested at once (under
+     * DEFER_TASKRUN they are task work that only an entry for events runs) */
+    io_uring_submit_and_get_events(&l->ring);
     return 0;
 }
 
@@ -294,9 +313,16 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
         if (m) s2__msg_put(l, m);
         return -S2_EAGAIN;
     }
+    p->len = 0;
     switch (op->op) {
-    case S2_OP_RECV: io_uring_prep_recv(sqe, fd, buf, op->len, (int)op->flags); break;
-    case S2_OP_SEND: io_uring_prep_send(sqe, fd, buf, op->len, (int)op->flags); break;
+    case S2_OP_RECV: case S2_OP_SEND:
+        if (op->op == S2_OP_RECV) io_uring_prep_recv(sqe, fd, buf, op->len, (int)op->flags);
+        else io_uring_prep_send(sqe, fd, buf, op->len, (int)op->flags);
+        /* The last transfer this way moved less than asked: the socket was
+         * drained (full), so trying at once would only fail: wait first. */
+        if (p->short_gen == op->gen + 1 && l->poll_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        p->len = op->len;
+        break;
     case S2_OP_ACCEPT:
         if (addrlenp) *addrlenp = op->addrlen;  /* the room, read by the kernel */
         io_uring_prep_accept(sqe, fd, addr, addrlenp, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -345,6 +371,8 @@ static int s2__complete(s2_loop *l, const struct io_uring_cqe *cqe, s2_event *ev
     if (tag & S2_T_WAKE) { s2__arm_wake(l); return 0; }
     if (!dir || ud == LIBURING_UDATA_TIMEOUT) return 0;
     if ((p = s2__pend(l, id, dir, 0)) && p->ud == ud) {
+        if (!(tag & (S2_T_MSG | S2_T_POLL)))  /* RECV, SEND (ACCEPT, CONNECT: len 0) */
+            p->short_gen = res >= 0 && (uint32_t)res < p->len ? (uint32_t)(ud >> 32) + 1 : 0;
         if (p->msg) {
             if (res >= 0 && p->msg->addrlenp) *p->msg->addrlenp = p->msg->msg.msg_namelen;
             s2__msg_put(l, p->msg);
@@ -368,7 +396,7 @@ static int s2__complete(s2_loop *l, const struct io_uring_cqe *cqe, s2_event *ev
 }
 
 /* Completions the kernel holds back until we enter: CQ overflow, or task
- * work (COOP_TASKRUN) that would post them. */
+ * work that would post them (COOP_TASKRUN, DEFER_TASKRUN). */
 static int s2__kernel_holds(s2_loop *l) {
     return (IO_URING_READ_ONCE(*l->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
@@ -381,7 +409,7 @@ S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int
     int32_t m = 0;
     int r = 0, ready = io_uring_cq_ready(&l->ring) != 0;
     if (ready || timeout_ms == 0) {
-        if (io_uring_sq_ready(&l->ring) || (!ready && s2__kernel_holds(l)))
+        if (io_uring_sq_ready(&l->ring) || s2__kernel_holds(l))
             r = io_uring_submit_and_get_events(&l->ring);
     } else {
         struct __kernel_timespec ts;

@@ -200,6 +200,35 @@ static void test_recv_send(void) {
     CHECK(wait_for(l, 5, 1000, &e) && e.result == -S2_EPIPE && e.flags == DONE_W,
           "and completes with -S2_EPIPE");
     close(sv[0]);
+    /* after a short transfer the next one waits for readiness first
+     * (IORING_RECVSEND_POLL_FIRST): data or room already there still ends it */
+    make_pair(sv);
+    if (write(sv[1], "ab", 2) != 2) bail("write");
+    submit_io(l, S2_OP_RECV, sv[0], 7, 1, rbuf, sizeof rbuf, 0);
+    CHECK(wait_for(l, 7, 1000, &e) && e.result == 2, "a short RECV");
+    if (write(sv[1], "cd", 2) != 2) bail("write");
+    submit_io(l, S2_OP_RECV, sv[0], 7, 1, rbuf, sizeof rbuf, 0);
+    CHECK(wait_for(l, 7, 1000, &e) && e.result == 2 && memcmp(rbuf, "cd", 2) == 0,
+          "the RECV after it gets data that was already there");
+    submit_io(l, S2_OP_RECV, sv[0], 7, 1, rbuf, sizeof rbuf, 0);
+    CHECK_EQ(s2_wait(l, &e, 1, 0), 0, "and one on an empty socket waits");
+    if (write(sv[1], "ef", 2) != 2) bail("write");
+    CHECK(wait_for(l, 7, 1000, &e) && e.result == 2 && memcmp(rbuf, "ef", 2) == 0, "until data comes");
+    {
+        static char big[1 << 20];
+        int i, total = 0;
+        submit_io(l, S2_OP_SEND, sv[1], 8, 1, big, sizeof big, MSG_NOSIGNAL);
+        CHECK(wait_for(l, 8, 1000, &e) && e.result > 0 && e.result < (int)sizeof big, "a short SEND (full socket)");
+        submit_io(l, S2_OP_SEND, sv[1], 8, 1, big, 10, MSG_NOSIGNAL);
+        CHECK_EQ(s2_wait(l, &e, 1, 0), 0, "the SEND after it waits for room");
+        for (i = 0; i < 1000 && total < (int)sizeof big; i++) {
+            ssize_t r = recv(sv[0], big, sizeof big, MSG_DONTWAIT);
+            if (r > 0) total += (int)r;
+            if (s2_wait(l, &e, 1, 0) == 1) break;
+        }
+        CHECK(e.id == 8 && e.result == 10, "and ends when the reader makes room");
+    }
+    close(sv[0]); close(sv[1]);
     s2_close(l);
 }
 
