@@ -43,18 +43,19 @@ local WORKLOADS = {
   {id = 'churn', name = 'churn', rate = 'k conn/s', cpu = 'us/conn', rs = 1e-3, cs = 1e6},
 }
 
--- results[workload][server] = {rates = {...}, cpus = {...}}
+-- results[workload][server] = {rates = {...}, cpus = {...}, by_run = {run = cpu}}
 local results = {}
 for l in lines'results.tsv' do
   local f = split(l)
-  local w, s, units, secs, cpu = f[1], f[2], tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
+  local w, s, run, units, secs, cpu = f[1], f[2], f[3], tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
   if units and secs and cpu and secs > 0 then
     saw_server(s)
     results[w] = results[w] or {}
-    local r = results[w][s] or {rates = {}, cpus = {}}
+    local r = results[w][s] or {rates = {}, cpus = {}, by_run = {}}
     results[w][s] = r
     r.rates[#r.rates + 1] = units / secs
     r.cpus[#r.cpus + 1] = cpu / units
+    r.by_run[run] = cpu / units
   end
 end
 
@@ -86,25 +87,41 @@ local function p(s) out[#out + 1] = s or '' end
 
 p('### Server CPU per request (lower is better) and throughput')
 p()
-p('median [min-max] over the runs; x C, x bare, x epoll: ratio of the median server CPU per unit')
-p('to that of C, bare and socket2 on epoll')
+p('median [min-max] over the runs; x C, x bare: ratio of the median server CPU per unit to that')
+p('of C and bare; x epoll (socket2 on other backends or builds): the median of the ratios to')
+p('socket2 on epoll run by run (each run measures every server in turn, so the load of the')
+p('machine moves less within a run than across runs), and in how many runs it was lower')
 p()
 p('| workload | server | throughput | server CPU | x C | x bare | x epoll |')
 p('|---|---|---|---|---|---|---|')
 local function ratio(med, ref) return ref and ('%.2f'):format(med / ref) or '-' end
+-- x epoll: median of the per-run ratios r.by_run[run] / ref.by_run[run]
+local function paired(r, ref)
+  if not ref or r == ref then return '-' end
+  local rs, lower = {}, 0
+  for run, v in pairs(r.by_run) do
+    local e = ref.by_run[run]
+    if e then
+      rs[#rs + 1] = v / e
+      if v < e then lower = lower + 1 end
+    end
+  end
+  local med = stats(rs)
+  if not med then return '-' end
+  return #rs == 1 and ('%.2f'):format(med) or ('%.2f (%d/%d lower)'):format(med, lower, #rs)
+end
 for _, w in ipairs(WORKLOADS) do
   local rw = results[w.id]
   if rw then
     local cmed = rw.c and stats(rw.c.cpus)
     local bmed = rw.bare and stats(rw.bare.cpus)
-    local emed = rw.socket2 and stats(rw.socket2.cpus)
     for _, s in ipairs(SERVERS) do
       local r = rw[s]
       if r then
         local med = stats(r.cpus)
         p(('| %s | %s | %s %s | %s %s | %s | %s | %s |'):format(w.name, SERVER_NAME[s],
           cell(r.rates, w.rs), w.rate, cell(r.cpus, w.cs), w.cpu,
-          ratio(med, cmed), ratio(med, bmed), s:match'^socket2.' and ratio(med, emed) or '-'))
+          ratio(med, cmed), ratio(med, bmed), s:match'^socket2.' and paired(r, rw.socket2) or '-'))
       end
     end
   end

@@ -127,19 +127,13 @@ static int s2__ops_supported(struct io_uring *ring) {
 }
 
 /* Ring setups, best first; a kernel that lacks a flag refuses the set with
- * EINVAL. 6.1: the completions' task work runs only when the loop enters to
- * wait, in one batch, with no interrupt of the thread meanwhile
- * (DEFER_TASKRUN); that needs one submitter thread (SINGLE_ISSUER), which a
- * loop is: only its own thread calls it (s2_wakeup writes an eventfd).
- * 5.19: the task work runs at the next kernel entry instead of by an
- * interrupt (COOP_TASKRUN), and TASKRUN_FLAG says when it is pending. */
-#define S2_SETUP_519 (IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | \
-                      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG)
+ * EINVAL. 5.19: the completions' task work runs at the loop's next kernel
+ * entry instead of interrupting it (COOP_TASKRUN), and TASKRUN_FLAG says
+ * when some is pending. (SINGLE_ISSUER | DEFER_TASKRUN, 6.1, which runs it
+ * only when the loop waits, measured the same here, and would tie a loop to
+ * the thread that opened it: not used.) */
 static const uint32_t s2__setups[] = {
-#ifdef S2_URING_DEFER         /* (-DS2_URING_DEFER: to measure with it) */
-    S2_SETUP_519 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-#endif
-    S2_SETUP_519,
+    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
     0
 };
 
@@ -278,8 +272,7 @@ static int32_t s2__cancel(s2_loop *l, const s2_op *op) {
         io_uring_sqe_set_data64(sqe, S2_UD(0, S2_T_CANCEL, 0));
     }
     /* the op may still be queued: the kernel must take its descriptor now;
-     * and the ends of what the cancel stopped are harvested at once (under
-     * DEFER_TASKRUN they are task work that only an entry for events runs) */
+     * entering for events posts the ends of what the cancel stopped now */
     io_uring_submit_and_get_events(&l->ring);
     return 0;
 }
@@ -396,7 +389,7 @@ static int s2__complete(s2_loop *l, const struct io_uring_cqe *cqe, s2_event *ev
 }
 
 /* Completions the kernel holds back until we enter: CQ overflow, or task
- * work that would post them (COOP_TASKRUN, DEFER_TASKRUN). */
+ * work that would post them (COOP_TASKRUN). */
 static int s2__kernel_holds(s2_loop *l) {
     return (IO_URING_READ_ONCE(*l->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
