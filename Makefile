@@ -67,7 +67,7 @@ flags.build/fuzz = $(FUZZ_FLAGS)
 build/fuzz/%: CC = $(FUZZ_CC)
 
 .PHONY: all deps kqueue test test-c test-lua demo asan tsan valgrind valgrind-threads fuzz fuzz-tools lint \
-  clean install uninstall bench bench-threads win win-setup test-win help
+  clean install uninstall bench bench-threads bench-tls win win-setup win-tls test-win help
 
 ## all: the shim (socket2/shim.so; shim_io_uring.so beside it when liburing is there)
 ifeq ($(PLAT),mingw)
@@ -154,7 +154,14 @@ win-setup:
 	@sh tools/wine/setup.sh
 
 ## win: (or PLAT=mingw) the IOCP shim build/win/lib/socket2/shim.dll and build/win/test_iocp.exe
-win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe
+win: win-setup $(WIN_SHIM) $(WIN)/test_iocp.exe win-tls
+
+# TLS under Wine: OpenSSL DLLs cross-built from Debian's source (cached in
+# $${SOCKET2_CACHE:-/var/cache/socket2}/win: tools/wine/openssl.sh) and this
+# run's certificates (Wine cannot run openssl)
+win-tls: win-setup
+	@sh tools/wine/openssl.sh
+	@sh tools/tls/certs.sh build/tls/certs
 
 $(WIN_SHIM): shim/iocp.c $(WIN_COMMON) $(SHIM_HDRS)
 	$(call shim,$(WIN_CFLAGS) -shared,$<)
@@ -176,6 +183,9 @@ test-win: win
 # worker threads exist, and LuaJIT's own exit path reports a libc
 # allocation; leaks are checked by `make valgrind`.
 TEST_DEPS = luarocks iproute2 util-linux nftables librust-libc-dev
+# socket2.tls: the peers its specs run against (spec/tls)
+TLS_TEST_DEPS = openssl curl python3 gnutls-bin nginx-light wrk
+TEST_DEPS    += $(TLS_TEST_DEPS)
 C_BUILD   = build/test_shim build/test_shared build/test_io_uring $(KQ_BUILD)
 LUA_BUILD = all $(SHIM_URING) $(KQ_SHIM) build/no_io_uring build/unload_check build/asan/socket2/shim.so
 ASAN_RUN  = env LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0
@@ -207,6 +217,34 @@ test: deps
 	$(c_suites)
 	$(lua_suites)
 	@sh tools/tap-summary.sh build/test/*.tap
+
+# Compat (socket2.ngx, socket2.luasocket: issue 15): the servers and the
+# libraries spec/compat runs against, from Debian. lua-nginx-redis,
+# -memcached, -websocket and -redis-connector are never installed (they
+# depend on nginx-extras, which pulls OpenResty's LuaJIT in and removes
+# Debian's luajit): tools/compat/debs.sh fetches them with apt-get download
+# (cached in $${SOCKET2_CACHE:-/var/cache/socket2}/debs) and unpacks them
+# into build/compat. The bench row: bench/compat/run.sh.
+COMPAT_TEST_DEPS  = redis-server memcached dnsmasq-base websocketd python3-dnslib lua-socket lua-sec lua-redis \
+  lua-nginx-dns lua-nginx-kafka lua-nginx-string lua-nginx-cookie
+COMPAT_BENCH_DEPS = redis-server redis-tools lua-socket lua-copas lua-redis
+TEST_DEPS += $(COMPAT_TEST_DEPS)
+LUA_BUILD += compat-libs
+.PHONY: compat-libs bench-compat install-compat
+compat-libs:
+	@sh tools/compat/debs.sh build/compat
+bench: bench-compat
+## bench-compat: redis GET through nginx.redis on socket2.ngx vs redis-lua on LuaSocket and copas (client CPU)
+bench-compat: all
+	@sh tools/deps.sh $(COMPAT_BENCH_DEPS)
+	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/compat/run.sh
+install: install-compat
+install-compat:
+	install -d $(DESTDIR)$(LUA_SHAREDIR)/socket2/ngx $(DESTDIR)$(LUA_SHAREDIR)/socket2/luasocket \
+	  $(DESTDIR)$(LUA_SHAREDIR)/socket2/compat
+	install -m 0644 lua/socket2/ngx/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/ngx/
+	install -m 0644 lua/socket2/luasocket/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/luasocket/
+	install -m 0644 lua/socket2/compat/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/compat/
 
 ## test-c: the C suites of make test alone
 test-c: deps
@@ -291,9 +329,11 @@ valgrind-threads: deps all kqueue build/test_shared
 # (fuzz/fuzz_lua.c + fuzz/lua_targets.lua: stream, addr). Each runs
 # FUZZ_TIME seconds from fuzz/corpus/NAME; inputs that add coverage are
 # merged back into fuzz/corpus/NAME (commit them). A finding stops make and
-# is left in build/fuzz/findings/.
+# is left in build/fuzz/findings/. The tls target (fuzz/tls_target.lua) runs
+# without LeakSanitizer: OpenSSL objects only LuaJIT's heap points to (its
+# own mmap'd arenas, which LSan does not scan) look lost to it.
 FUZZ_TIME ?= 60
-FUZZ_TARGETS = submit stream addr
+FUZZ_TARGETS = submit stream addr tls
 FUZZ_BUILD = build/fuzz/fuzz_submit build/fuzz/socket2/shim.so build/fuzz/fuzz_lua
 
 fuzz-tools:
@@ -312,7 +352,8 @@ fuzz: deps fuzz-tools $(FUZZ_BUILD)
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/work/$$t fuzz/corpus/$$t; \
 	  if [ $$t = submit ]; then bin=build/fuzz/fuzz_submit; else bin=build/fuzz/fuzz_lua; fi; \
-	  run="env S2FUZZ_TARGET=$$t SOCKET2_SHIM=$(CURDIR)/build/fuzz/socket2/shim.so $$bin"; \
+	  leaks=; [ $$t = tls ] && leaks=ASAN_OPTIONS=detect_leaks=0; \
+	  run="env $$leaks S2FUZZ_TARGET=$$t SOCKET2_SHIM=$(CURDIR)/build/fuzz/socket2/shim.so $$bin"; \
 	  echo "== fuzz $$t: $(FUZZ_TIME) s"; \
 	  $$run -max_total_time=$(FUZZ_TIME) -artifact_prefix=build/fuzz/findings/$$t- -print_final_stats=1 \
 	    build/fuzz/work/$$t fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1; rc=$$?; \
@@ -344,10 +385,20 @@ build/bench/c-server build/bench/c-client build/bench/load:
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
 ## bench: every workload x every server, one table (QUICK=1: one short run per point; README "Performance")
-bench:
+bench: bench-tls
 	@sh tools/deps.sh $(BENCH_DEPS)
 	@$(MAKE) --no-print-directory all build/bench/c-server build/bench/c-client
 	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/run.sh
+
+## bench-tls: the TLS workloads (HTTPS hello, handshakes, bulk) against C+OpenSSL, nginx, cqueues
+TLS_BENCH_DEPS = openssl nginx-light wrk libssl-dev lua-cqueues lua-luaossl
+bench-tls: all build/bench/c-client build/bench/tls-server build/bench/tls-client
+	@sh tools/deps.sh $(TLS_BENCH_DEPS)
+	@QUICK=$(QUICK) LUAJIT=$(LUAJIT) bash bench/tls/run.sh
+build/bench/tls-%: bench/tls/%.c
+	@sh tools/deps.sh libssl-dev
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< -lssl -lcrypto
 
 ## bench-threads: requests/s and CPU per request, 1 vs 2 OS threads on one epoll fd
 bench-threads: all build/bench/load
@@ -357,12 +408,11 @@ bench-threads: all build/bench/load
 
 ## install: the Lua files into $(LUA_SHAREDIR), the shim into $(LUA_LIBDIR)/socket2 (PREFIX, DESTDIR)
 install: all
-	install -d $(DESTDIR)$(LUA_LIBDIR)/socket2 $(DESTDIR)$(LUA_SHAREDIR)/socket2/os
+	install -d $(DESTDIR)$(LUA_LIBDIR)/socket2
 	install -m 0755 $(SHIM) $(DESTDIR)$(LUA_LIBDIR)/socket2/shim.so
 	$(if $(HAVE_URING),install -m 0755 $(SHIM_URING) $(DESTDIR)$(LUA_LIBDIR)/socket2/shim_io_uring.so)
-	install -m 0644 lua/socket2.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2.lua
-	install -m 0644 lua/socket2/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/
-	install -m 0644 lua/socket2/os/*.lua $(DESTDIR)$(LUA_SHAREDIR)/socket2/os/
+	cd lua && for f in $$(find . -name '*.lua'); do \
+	  install -D -m 0644 $$f $(DESTDIR)$(LUA_SHAREDIR)/$$f || exit 1; done
 
 ## uninstall: removes what install put there
 uninstall:

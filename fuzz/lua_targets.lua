@@ -316,4 +316,7 @@ local function addr_target(input)
   end
 end
 
-return {stream = stream_target, addr = addr_target}
+-- socket2.tls (issue 14): fuzz/tls_target.lua
+local tls_target = dofile(here .. 'fuzz/tls_target.lua')
+
+return {stream = stream_target, addr = addr_target, tls = tls_target}

@@ -20,6 +20,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+# no service a package brings (nginx, redis, memcached) is started by its
+# install: tests start their own on loopback ports (invoke-rc.d honours it)
+export RUNLEVEL=1
 apt-get update -qq
 # never pull OpenResty's luajit2 in beside Debian's luajit: apt would remove luajit
 apt-get install -y -qq --no-install-recommends $need >/dev/null

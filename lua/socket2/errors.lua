@@ -27,6 +27,12 @@ end
 -- The codes no OS error maps to: made by socket2's Lua layer only.
 local LUA_CODES = {
   EOF = 'closed', -- the peer closed the stream before a read had what it needed
+  -- socket2.tls (issue 14)
+  ETLSVERIFY = 'certificate verify failed',      -- chain, expiry or host name rejected
+  ETLSALERT = 'fatal alert from the TLS peer',    -- the peer sent a fatal alert
+  ETLSPROTO = 'TLS protocol error',               -- garbage, plaintext, wrong version, bad record MAC
+  ETLSTRUNC = 'TLS stream truncated',             -- EOF without close_notify
+  ETLSCONFIG = 'TLS configuration error',         -- a context option was refused (file, key, ciphers)
 }
 for name, msg in pairs(LUA_CODES) do by_name[name] = msg end
 

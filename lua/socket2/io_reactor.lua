@@ -33,7 +33,8 @@
 -- the arguments and that no other thread uses the same direction of s.
 -- A socket in non-blocking mode (s._nonblocking, s:setblocking(false))
 -- never parks: nil, 'would block', 'EAGAIN' (connect: 'EINPROGRESS');
--- s:wait() still waits.
+-- s:wait() still waits. Its calls always try the syscall (the caller runs
+-- its own readiness loop: the edge flags may not have seen it).
 local ffi = require'ffi'
 local bit = require'bit'
 local sys = require'socket2.os'
@@ -160,12 +161,16 @@ function M.wait(s, dir, expires, eagain)
       if not ok then return nil, err, code end
     end
     -- registered first, so an edge after this check is not lost
-    if sys.ready_now(s.fd, dir) then return true end
+    if sys.ready_now(s.fd, dir) then
+      if dir == 'r' then s._rready = true else s._wready = true end -- (non-blocking callers rely on it)
+      return true
+    end
   end
   local rec
   if dir == 'r' then s._rready = false; rec = s._rrec else s._wready = false; rec = s._wrec end
   local ok, err, code = wait_edge(s, rec, deadline(s, expires), not eagain)
   if not ok then return nil, err, code end
+  if dir == 'r' then s._rready = true else s._wready = true end
   return true
 end
 
@@ -187,7 +192,7 @@ local function recv_wait(s, buf, len, fl, expires)
 end
 
 function recv(s, buf, len, fl, expires)
-  if s._rready then
+  if s._rready or s._nonblocking then
     local n = C.recv(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream read drained the queue: wait for the next edge
@@ -218,7 +223,7 @@ local function send_wait(s, buf, len, fl, expires)
 end
 
 function send(s, buf, len, fl, expires)
-  if s._wready then
+  if s._wready or s._nonblocking then
     local n = C.send(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream write filled the queue: wait for the next edge
@@ -248,7 +253,7 @@ local function sendto_wait(s, buf, len, fl, p, alen, expires)
 end
 
 function sendto(s, buf, len, fl, p, alen, expires)
-  if s._wready then
+  if s._wready or s._nonblocking then
     local n = C.sendto(s.fd, buf, len, fl, p, alen)
     if n >= 0 then return n end
     local e = errno()
@@ -271,7 +276,7 @@ local function recvfrom_wait(s, buf, len, fl, from, expires)
 end
 
 function recvfrom(s, buf, len, fl, from, expires)
-  if s._rready then
+  if s._rready or s._nonblocking then
     lenp[0] = from and sizeof(from.ss) or 0
     local n = C.recvfrom(s.fd, buf, len, fl, from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil)
     if n >= 0 then
@@ -301,7 +306,7 @@ local function accept_wait(s, remote, expires)
 end
 
 function accept(s, remote, expires)
-  if s._rready then
+  if s._rready or s._nonblocking then
     lenp[0] = sizeof(remote.ss)
     local cfd = sys.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
     if cfd ~= sys.INVALID_FD then
@@ -330,13 +335,13 @@ local function connect_wait(s, dl)
   lenp[0] = sizeof(optval)
   if C.getsockopt(s.fd, SOL_SOCKET, SO_ERROR, optval, lenp) ~= 0 then return errors.os(errno()) end
   if optval[0] ~= 0 then return errors.os(optval[0]) end
-  if sys.ready_now(s.fd, 'w') then return true end
+  if sys.ready_now(s.fd, 'w') then s._wready = true; return true end
   s._wready = false
   return connect_wait(s, dl)
 end
 
 function M.connect(s, p, len, expires)
-  if C.connect(s.fd, p, len) == 0 then return true end
+  if C.connect(s.fd, p, len) == 0 then s._wready = true; return true end
   local e = errno()
   if e == EINTR then e = EINPROGRESS end -- the connect goes on in the background
   if e ~= EINPROGRESS and e ~= EAGAIN and e ~= EWOULDBLOCK then return errors.os(e) end

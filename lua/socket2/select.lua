@@ -52,6 +52,8 @@ local function ready(set)
     local e = set[i]
     local pe = p[i - 1]
     if band(pe.revents, pe.events + sys.POLL_FAIL) ~= 0 then
+      -- (a reactor's next call then tries its syscall even where it had seen EAGAIN)
+      if e.dir == 'r' then e.s._rready = true else e.s._wready = true end
       local t = e.dir == 'r' and r or w
       t[#t + 1] = e.s
       t[e.s] = #t

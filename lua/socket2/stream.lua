@@ -335,6 +335,13 @@ end
 function st:settimeout(t) self.socket:settimeout(t) return true end
 function st:gettimeout() return self.socket:gettimeout() end
 
+-- STARTTLS (socket2.tls): st:starttls(ctx, [opts], [expires]) -> ts, the
+-- stream's socket from now on; what was written is flushed first, what was
+-- buffered is the peer's first ciphertext. See tls.starttls.
+function st:starttls(ctx, opts, expires)
+  return require'socket2.tls'.starttls(self, ctx, opts, expires)
+end
+
 -- Flushes what was written (within expires, or the socket's timeout), then
 -- closes the socket.
 function st:close(expires)

@@ -107,14 +107,16 @@ end
 -- suspend and resume ---------------------------------------------------------------
 
 -- Suspends the current thread until socket.resume(thread, ...) (whose
--- arguments it returns). Only inside a socket2 thread.
+-- arguments it returns), or the timeout: nil, 'timeout', 'ETIMEDOUT'. Only
+-- inside a socket2 thread.
 local suspend_recs = setmetatable({}, {__mode = 'k'})
-function M.suspend()
+function M.suspend(timeout)
   local co = sched.current()
   if not co then errors.misuse('socket2.suspend', 'not inside a socket2 thread') end
+  args.expires(timeout, 'suspend', 1)
   local rec = suspend_recs[co]
   if not rec then rec = new_rec(); suspend_recs[co] = rec end
-  return park(rec)
+  return park(rec, args.when(timeout, nil))
 end
 
 function M.resume(co, ...)

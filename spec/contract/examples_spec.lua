@@ -186,6 +186,36 @@ time.sleep(60)' > /dev/null 2>&1 & echo $!]]):format(port)):match'%d+'
     assert.equal(300, total)
   end)
 
+  -- socket2.tls (issue 14)
+  it('tls_echo_server.lua answers a TLS client; https_get.lua fetches from openssl s_server', function()
+    local T = require'tls.tlsh'
+    local skip = T.skip()
+    if skip then pending(skip) return end
+    local D = T.certs()
+    local q = H.windows and function(v) return '"' .. v .. '"' end or H.shell_quote -- (cmd.exe or sh)
+    local port, finish = start_server('tls_echo_server.lua', '0 1 ' .. q(D .. 'chain.pem') .. ' ' .. q(D .. 'server.key'))
+    local ts = assert(T.tls.connect('localhost', port, T.client_ctx(), socket.clock() + 10 * H.SLOW))
+    local st = socket.stream(ts)
+    st:write('one\ntwo\n')
+    assert.equal('echo: one', st:readline())
+    assert.equal('echo: two', st:readline())
+    st:close()
+    finish()
+    if not (T.posix and T.have'openssl') then pending('https_get.lua needs openssl s_server (POSIX)') return end
+    local sport = T.free_port()
+    local peer = T.spawn(('openssl s_server -accept %d -cert %s -key %s -www'):format(
+      sport, H.shell_quote(D .. 'chain.pem'), H.shell_quote(D .. 'server.key')))
+    assert(T.wait_port(sport))
+    local out, ok = run('https_get.lua', ('https://localhost:%d/ %s'):format(sport, H.shell_quote(D .. 'ca.pem')))
+    local out2, ok2 = run('https_get.lua', ('https://localhost:%d/'):format(sport)) -- the system store
+    T.stop(peer)
+    assert.is_true(ok, out)
+    assert.matches('^TLSv1%.3 ', out)
+    assert.matches('HTTP/1.0 200 ok', out)
+    assert.falsy(ok2)
+    assert.matches('certificate verify failed', out2)
+  end)
+
   it('http_get.lua explains its usage', function()
     local out, ok = run('http_get.lua', 'nonsense')
     assert.falsy(ok)

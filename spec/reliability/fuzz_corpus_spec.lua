@@ -22,7 +22,7 @@ end
 
 describe('fuzz corpus replay', function()
   after_each(H.no_leaks)
-  for _, target in ipairs{'stream', 'addr'} do
+  for _, target in ipairs{'stream', 'addr', 'tls'} do
     it(target .. ': every input of fuzz/corpus/' .. target .. ' passes', function()
       local dir = 'fuzz/corpus/' .. target
       local names = inputs(dir)

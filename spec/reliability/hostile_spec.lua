@@ -147,11 +147,121 @@ local make = {
   end,
 }
 
+-- socket2.tls (issue 14): a TLS connection (client side, with a line to
+-- read), a session, and a stand-in whose methods are tls.wrap/tls.starttls
+-- on a fresh connection (self replaced by the hostile value at position 0)
+local tlsmod, TLS_SKIP, tls_sctx, tls_cctx
+do
+  local T = require'tls.tlsh'
+  TLS_SKIP = T.skip()
+  if not TLS_SKIP then
+    tlsmod = T.tls
+    tls_sctx, tls_cctx = T.server_ctx(), T.client_ctx()
+    local function tls_conn()
+      local c, s = T.pair(tls_sctx, tls_cctx)
+      assert(s:sendall('hello tls\n'))
+      return c, s
+    end
+    make.tls = function()
+      local c, s = tls_conn()
+      return {s = c, extra = {c, s}}
+    end
+    make.tls_session = function()
+      local c, s = tls_conn()
+      local sess = assert(c:session())
+      c:close(); s:close()
+      return {s = sess, extra = {}}
+    end
+    make.tls_mod = function()
+      local s, c = tcp_pair('not tls\n')
+      local proxy = {}
+      proxy.wrap = function(self, ...) return tlsmod.wrap(self == proxy and s or self, ...) end
+      proxy.starttls = function(self, ...) return tlsmod.starttls(self == proxy and socket.stream(s) or self, ...) end
+      return {s = proxy, extra = {s, c}}
+    end
+  end
+end
+
+-- socket2.ngx and socket2.luasocket (issue 15): a cosocket connected to a
+-- server that sent a line, a udp cosocket with a peer, LuaSocket objects
+-- (client, server, master, udp). Their failures are the cosocket or
+-- LuaSocket way (nil, err: no code), which the entries say (loose).
+local ngxmod = require'socket2.ngx'
+local lsmod = package.searchpath('socket', package.path) and require'socket2.luasocket' or nil
+ngxmod.socket2.conf.log = function() end -- (ngx.log with hostile messages: not on stderr)
+do
+  -- a compat object as a fixture's extra: closing it closes its socket
+  -- (which wakes a call parked on it); closed once it has none
+  local function handle(o)
+    return {closed = function() return not o.s or (o.s.closed and o.s:closed()) end,
+            close = function() pcall(o.close, o) end}
+  end
+  local function accept_one()
+    local peer
+    socket.newthread(function() peer = assert(listener:accept()) end)
+    return function()
+      while not peer do socket.poll(0.1) end
+      return peer
+    end
+  end
+  make.ngx_tcp = function()
+    local sock = ngxmod.socket.tcp()
+    local peer = accept_one()
+    assert(sock:connect('127.0.0.1', lport))
+    peer = peer()
+    assert(peer:sendall('a line\r\nmore data here\n'))
+    local h = handle(sock)
+    return {s = sock, extra = {peer, h}, broken = h.closed}
+  end
+  make.ngx_udp = function()
+    local u = assert(socket.udp()); assert(u:bind('127.0.0.1', 0))
+    local sock = ngxmod.socket.udp()
+    assert(sock:setpeername('127.0.0.1', u:getsockname():port()))
+    local h = handle(sock)
+    return {s = sock, extra = {u, h}, broken = h.closed}
+  end
+  if lsmod then
+    make.ls_tcp = function()
+      local peer = accept_one()
+      local c = assert(lsmod.connect('127.0.0.1', lport))
+      peer = peer()
+      assert(peer:sendall('a line\r\nmore data here\n'))
+      local h = handle(c)
+      return {s = c, extra = {peer, h}, broken = h.closed}
+    end
+    make.ls_server = function()
+      local srv = assert(lsmod.bind('127.0.0.1', 0))
+      local h = handle(srv)
+      return {s = srv, extra = {h}, broken = h.closed}
+    end
+    make.ls_master = function()
+      local m = lsmod.tcp()
+      return {s = m, extra = {handle(m)}, broken = function() return m.s ~= false end}
+    end
+    make.ls_udp = function()
+      local u = assert(lsmod.udp())
+      assert(u:setsockname('127.0.0.1', 0))
+      local h = handle(u)
+      return {s = u, extra = {h}, broken = h.closed}
+    end
+  end
+end
+-- what a compat call returned that must be closed (so nothing leaks)
+local function compat_object(v)
+  if type(v) ~= 'table' then return false end
+  local mt = getmetatable(v)
+  return mt and (mt.__index == require'socket2.ngx.tcp'.methods or mt.__index == require'socket2.ngx.udp'.methods
+    or (lsmod and (mt.__index == require'socket2.luasocket.tcp'.methods
+      or mt.__index == require'socket2.luasocket.udp'.methods)))
+end
+
 local function fixture(kind)
   local f = fx[kind]
   if f then
     local s = f.s
-    local broken = s and ((socket.issocket(s) and s:closed()) or (s.socket and s.socket:closed()))
+    local broken = s and ((socket.issocket(s) and s:closed()) or (s.socket and s.socket:closed())
+      or (tlsmod and tlsmod.is_tls(s) and s:closed()) or (kind == 'tls_mod' and f.extra[1]:closed()))
+    if f.broken and f.broken() then broken = true end
     if not broken then return f end
     close_all(f.extra)
   end
@@ -176,7 +286,7 @@ end
 
 -- Judges one outcome: nil when fine, else why not. A method called on
 -- something that is not a socket (self) may raise any Lua error.
-local function judge(names, r, any_error)
+local function judge(names, r, any_error, loose)
   if r.hang then return 'hangs: still parked after its fixture was closed' end
   if r.loop_error then return 'the loop raised: ' .. r.loop_error end
   if r[1] == false then -- a Lua error
@@ -194,6 +304,9 @@ local function judge(names, r, any_error)
   end
   -- returned: nil, message, code -- or anything else (accepted)
   if r[2] == nil and r.n >= 3 then
+    -- (loose: the cosocket and LuaSocket way, nil and a message)
+    -- (and nil, nil: no result, as ngx.re.find says an unmatched group)
+    if loose and (type(r[3]) == 'string' or r[3] == nil) then return nil end
     if type(r[3]) ~= 'string' or type(r[4]) ~= 'string' then
       return 'failure without message and code: ' .. describe_result({n = r.n - 1, unpack(r, 2, r.n)})
     end
@@ -205,9 +318,11 @@ end
 local function dispose(r)
   for i = 2, r.n do
     local v = r[i]
+    if tlsmod and tlsmod.is_tls(v) and not v:closed() then v:close() end
     if socket.issocket(v) and not v:closed() then
       if v._wrapped_hostile then v:release() else v:close() end
     end
+    if compat_object(v) then pcall(v.close, v) end
   end
 end
 
@@ -317,6 +432,7 @@ local STREAM = {
   meth('readuntil', {'\n', 100, nil}, {wait = true}), meth('readany', {8, nil}, {wait = true}),
   meth('buffered'), meth('nbuffered'), meth('write', {'x', 'y'}, {wait = true}), meth('nwritten'),
   meth('flush', {nil}, {wait = true}), meth('settimeout', {1}), meth('gettimeout'), meth('close'),
+  meth('starttls', {tls_sctx or 0, nil, nil}, {wait = true, names = {'flush', 'wrap'}}), -- socket2.tls
 }
 
 -- module functions: name, valid args, options
@@ -346,6 +462,130 @@ local MODULE = {
   -- poll and start are called from the test body below (they are the loop)
 }
 
+-- socket2.tls: every function of the module, every method of a TLS socket
+-- and of a session
+local TLS_KINDS, TLS_MODULE = {}, {}
+if tlsmod then
+  local D = require'tls.tlsh'.certs()
+  TLS_KINDS = {
+    {'tls', 'tls', {
+      meth('recv', {BUF, 16, nil}, {wait = true, user_copy = true}),
+      meth('send', {'x', 1, nil}, {wait = true, user_copy = true}),
+      meth('sendall', {'x', 1, nil}, {wait = true, user_copy = true}),
+      meth('recvall', {BUF, 1, nil}, {wait = true, user_copy = true}),
+      meth('close', {nil}), meth('shutdown', {'w'}), meth('settimeout', {1}), meth('gettimeout'),
+      meth('cancel'), meth('closed'), meth('fileno'), meth('getpeername'), meth('getsockname'),
+      meth('wait', {'r', 0.01}, {wait = true}), meth('handshake', {nil}, {wait = true}),
+      meth('alpn'), meth('version'), meth('cipher'), meth('servername'), meth('session'),
+      meth('session_reused'), meth('peer_certificate'), meth('verify_result')}},
+    {'tls_session', 'tls_session', {meth('resumable'), meth('export')}},
+    {'tls_mod', 'tls_mod', {meth('wrap', {tls_cctx, {host = 'localhost'}}, {wait = true}),
+      meth('starttls', {tls_sctx, nil, nil}, {wait = true, names = {'flush', 'wrap'}})}},
+  }
+  TLS_MODULE = {
+    fn('available', {}, {mod = tlsmod}), fn('version', {}, {mod = tlsmod}),
+    fn('context', {{ca = D .. 'ca.pem', alpn = {'h2'}, min_version = 'tls1.2'}}, {mod = tlsmod}),
+    fn('session', {'x'}, {mod = tlsmod}), fn('is_tls', {1}, {mod = tlsmod}),
+    fn('connect', {'127.0.0.1', 1, tls_cctx, nil}, {mod = tlsmod, wait = true}),
+    fn('wrap', {closed_tcp, tls_cctx, {host = 'x'}}, {mod = tlsmod}),
+    fn('starttls', {nil, tls_cctx, nil, nil}, {mod = tlsmod, wait = true}),
+  }
+end
+
+-- socket2.ngx and socket2.luasocket (issue 15): every method of a
+-- cosocket and of LuaSocket's objects, every function of both modules
+local COMPAT_KINDS, COMPAT_MODULE, COMPAT_SKIP
+do
+  local function lm(name, args, extra)
+    local e = meth(name, args, extra)
+    e.loose = true
+    return e
+  end
+  local function lf(mod, name, args, extra)
+    local e = fn(name, args, extra)
+    e.loose, e.mod = true, mod
+    return e
+  end
+  local spawned = ngxmod.thread.spawn(function() end)
+  local noop = function() end
+  COMPAT_KINDS = {
+    {'ngx_tcp', 'ngx_tcp', {
+      lm('receive', {'*l'}, {wait = true}), lm('receive', {4}, {wait = true}), lm('receiveany', {4}, {wait = true}),
+      lm('receiveuntil', {'\n', {inclusive = true}}), lm('send', {'x'}, {wait = true}),
+      lm('settimeout', {100}, {names = {'timeout'}}), lm('settimeouts', {100, 100, 100}, {names = {'timeout'}}),
+      lm('setkeepalive', {1000, 5}, {names = {'pool_size'}}), lm('getreusedtimes'), lm('close'),
+      lm('setoption', {'keepalive', true}), lm('getoption', {'keepalive'}), lm('getfd'),
+      lm('connect', {'127.0.0.1', 1, nil}, {wait = true, names = {'pool_size', 'backlog'}}),
+      lm('bind', {'127.0.0.1', nil}), lm('sslhandshake', {false, 'localhost', false, nil}, {wait = true})}},
+    {'ngx_udp', 'ngx_udp', {
+      lm('setpeername', {'127.0.0.1', 9}, {wait = true}), lm('bind', {'127.0.0.1'}), lm('send', {'x'}),
+      lm('receive', {16}, {wait = true}), lm('settimeout', {10}, {names = {'timeout'}}), lm('close')}},
+  }
+  COMPAT_MODULE = {
+    lf(ngxmod.socket, 'tcp'), lf(ngxmod.socket, 'stream'), lf(ngxmod.socket, 'udp'),
+    lf(ngxmod.socket, 'connect', {'127.0.0.1', 1, nil}, {wait = true}),
+    lf(ngxmod, 'sleep', {0.001}, {wait = true}),
+    lf(ngxmod.thread, 'spawn', {noop, 1}), lf(ngxmod.thread, 'wait', {spawned}, {wait = true}),
+    lf(ngxmod.thread, 'kill', {spawned}),
+    lf(ngxmod.timer, 'at', {0, noop}), lf(ngxmod.timer, 'every', {1, noop}, {names = {'delay'}}),
+    lf(ngxmod.timer, 'running_count'), lf(ngxmod.timer, 'pending_count'),
+    lf(ngxmod.re, 'match', {'abc', 'b', 'jo', nil, nil}), lf(ngxmod.re, 'find', {'abc', 'b', '', nil, 0}),
+    lf(ngxmod.re, 'gmatch', {'abc', 'b', ''}), lf(ngxmod.re, 'sub', {'abc', 'b', '$0', ''}),
+    lf(ngxmod.re, 'gsub', {'abc', 'b', noop, ''}),
+    lf(ngxmod, 'encode_base64', {'x', nil}), lf(ngxmod, 'decode_base64', {'eA=='}),
+    lf(ngxmod, 'escape_uri', {'x y', 2}), lf(ngxmod, 'unescape_uri', {'x%20y'}),
+    lf(ngxmod, 'encode_args', {{a = '1'}}), lf(ngxmod, 'decode_args', {'a=1', 10}),
+    lf(ngxmod, 'quote_sql_str', {'x'}), lf(ngxmod, 'md5', {'x'}), lf(ngxmod, 'md5_bin', {'x'}),
+    lf(ngxmod, 'sha1_bin', {'x'}), lf(ngxmod, 'hmac_sha1', {'k', 'x'}), lf(ngxmod, 'crc32_short', {'x'}),
+    lf(ngxmod, 'crc32_long', {'x'}), lf(ngxmod, 'now'), lf(ngxmod, 'time'), lf(ngxmod, 'update_time'),
+    lf(ngxmod, 'today'), lf(ngxmod, 'localtime'), lf(ngxmod, 'utctime'), lf(ngxmod, 'http_time', {0}),
+    lf(ngxmod, 'cookie_time', {0}), lf(ngxmod, 'parse_http_time', {'x'}), lf(ngxmod, 'log', {ngxmod.ERR, 'x'}),
+    lf(ngxmod.worker, 'pid'), lf(ngxmod.worker, 'exiting'), lf(ngxmod.worker, 'id'), lf(ngxmod.worker, 'count'),
+    lf(ngxmod.config, 'prefix'), lf(ngxmod.config, 'nginx_configure'),
+    lf(ngxmod, 'exit', {200}), lf(ngxmod, 'exec', {'/'}), lf(ngxmod, 'redirect', {'/'}),
+    lf(ngxmod, 'send_headers'), lf(ngxmod, 'eof'), lf(ngxmod, 'on_abort', {noop}), lf(ngxmod, 'get_phase'),
+  }
+  if lsmod then
+    local function client() return {
+      lm('receive', {'*l', nil}, {wait = true}), lm('send', {'x', 1, 1}, {wait = true}),
+      lm('settimeout', {1, 'b'}), lm('gettimeout'), lm('close'), lm('shutdown', {'both'}),
+      lm('getpeername'), lm('getsockname'), lm('getfamily'), lm('getfd'), lm('setfd', {-1}), lm('dirty'),
+      lm('getstats'), lm('setstats', {1, 2, 3}), lm('setoption', {'keepalive', true}),
+      lm('getoption', {'keepalive'}), lm('connect', {'127.0.0.1', 1}, {wait = true}),
+      lm('setpeername', {'127.0.0.1', 1}, {wait = true, names = {'connect'}}),
+      lm('bind', {'127.0.0.1', 0}), lm('setsockname', {'127.0.0.1', 0}, {names = {'bind'}}),
+      lm('listen', {32}), lm('accept', {}, {wait = true})}
+    end
+    COMPAT_KINDS[#COMPAT_KINDS + 1] = {'ls_tcp', 'ls_tcp', client()}
+    COMPAT_KINDS[#COMPAT_KINDS + 1] = {'ls_tcp', 'ls_server', {lm('accept', {}, {wait = true}),
+      lm('getsockname'), lm('settimeout', {0.01, 't'}), lm('close')}}
+    COMPAT_KINDS[#COMPAT_KINDS + 1] = {'ls_tcp', 'ls_master', {lm('bind', {'127.0.0.1', 0}), lm('listen', {32}),
+      lm('connect', {'127.0.0.1', 1}, {wait = true}), lm('setoption', {'reuseaddr', true}),
+      lm('getoption', {'reuseaddr'})}}
+    COMPAT_KINDS[#COMPAT_KINDS + 1] = {'ls_udp', 'ls_udp', {
+      lm('sendto', {'x', '127.0.0.1', 9}, {wait = true}), lm('receivefrom', {16}, {wait = true}),
+      lm('setpeername', {'127.0.0.1', 9}, {wait = true}), lm('setsockname', {'127.0.0.1', 0}),
+      lm('send', {'x'}, {wait = true}), lm('receive', {16}, {wait = true}), lm('settimeout', {1, 'b'}),
+      lm('gettimeout'), lm('close'), lm('getpeername'), lm('getsockname'), lm('getfamily'), lm('getfd'),
+      lm('setfd', {-1}), lm('dirty'), lm('setoption', {'broadcast', true}), lm('getoption', {'broadcast'})}}
+    local core = require'socket2.luasocket.core'
+    for _, e in ipairs{
+      lf(core, 'tcp'), lf(core, 'tcp4'), lf(core, 'tcp6'), lf(core, 'udp'), lf(core, 'udp4'), lf(core, 'udp6'),
+      lf(core, 'connect', {'127.0.0.1', 1, nil, nil, nil}, {wait = true, names = {'bind'}}),
+      lf(core, 'select', {{}, nil, 0}, {wait = true}), lf(core, 'sleep', {0.001}, {wait = true}),
+      lf(core, 'gettime'), lf(core, 'newtry', {nil}), lf(core, 'protect', {noop}), lf(core, 'skip', {1, 2}),
+      lf(core, '__unload'),
+      lf(core.dns, 'toip', {'127.0.0.1'}, {names = {'getaddrinfo'}}),
+      lf(core.dns, 'tohostname', {'127.0.0.1'}, {names = {'getaddrinfo', 'getnameinfo'}}),
+      lf(core.dns, 'gethostname'), lf(core.dns, 'getaddrinfo', {'127.0.0.1'}),
+      lf(core.dns, 'getnameinfo', {'127.0.0.1', nil}),
+      lf(core.unix, 'stream'), lf(core.unix, 'tcp'),
+    } do COMPAT_MODULE[#COMPAT_MODULE + 1] = e end
+  else
+    COMPAT_SKIP = 'LuaSocket\'s Lua files are not installed: socket2.luasocket is not covered'
+  end
+end
+
 -- runs every hostile value through every position of one entry
 local function hostile_entry(kind, e, get_self)
   local t_entry = clock()
@@ -361,6 +601,8 @@ local function hostile_entry(kind, e, get_self)
   for i = 1, nargs + 1 do positions[#positions + 1] = i end
   for _, pos in ipairs(positions) do
     for _, hv in ipairs(HOSTILE) do
+      -- (TLS copies a buffer in user space: no kernel refuses a bad pointer)
+      if e.user_copy and hv[1]:find'^bad pointer' then goto next_value end
       local args = {}
       for i = 1, nargs do args[i] = e.args[i] end
       local n = math.max(nargs, pos)
@@ -372,7 +614,7 @@ local function hostile_entry(kind, e, get_self)
         if e.method then
           f = function(fxt, ...) local o = get_self(fxt); return o[e.method](o, ...) end
         else
-          f = function(_, ...) return socket[e.fn](...) end
+          f = function(_, ...) return (e.mod or socket)[e.fn](...) end
         end
       end
       local may_wait = e.wait and true or false
@@ -388,10 +630,11 @@ local function hostile_entry(kind, e, get_self)
       if os.getenv'HOSTILE_DUMP' and outcome == 'returned' and pos > 0 and pos <= #e.args then
         io.stderr:write(('%s %s(arg %d = %s) -> %s\n'):format(kind, e.method or e.fn, pos, hv[1], describe_result(r)))
       end
-      local why = judge(names, r, pos == 0)
+      local why = judge(names, r, pos == 0, e.loose)
       if why then
         failures[#failures + 1] = ('%s(arg %d = %s): %s'):format(e.method or e.fn, pos, hv[1], why)
       end
+      ::next_value::
     end
   end
   if os.getenv'HOSTILE_TIMES' then io.stderr:write(('%6.3f %s %s\n'):format(clock() - t_entry, kind, e.method or e.fn)) end
@@ -478,6 +721,104 @@ describe('hostile input', function()
       fail_list(hostile_entry('none', e))
     end)
   end
+
+  -- socket2.tls (issue 14)
+  it('the TLS tables cover every function of socket2.tls and every method of a TLS socket and session', function()
+    if TLS_SKIP then pending(TLS_SKIP) return end
+    local covered = {}
+    for _, k in ipairs(TLS_KINDS) do for _, e in ipairs(k[3]) do covered[k[1] .. ':' .. e.method] = true end end
+    for _, e in ipairs(TLS_MODULE) do covered['tls.' .. e.fn] = true end
+    local missing = {}
+    for name in pairs(tlsmod.methods) do if not covered['tls:' .. name] then missing[#missing + 1] = 'tls:' .. name end end
+    for name in pairs(tlsmod.session_methods) do
+      if not covered['tls_session:' .. name] then missing[#missing + 1] = 'tls_session:' .. name end
+    end
+    for name, v in pairs(tlsmod) do
+      if type(v) == 'function' and name:sub(1, 1) ~= '_' and not covered['tls.' .. name] then
+        missing[#missing + 1] = 'tls.' .. name
+      end
+    end
+    table.sort(missing)
+    assert.equal('', table.concat(missing, ' '))
+  end)
+  for _, k in ipairs(TLS_KINDS) do
+    for _, e in ipairs(k[3]) do
+      it(('%s:%s survives hostile arguments'):format(k[1], e.method), function()
+        fail_list(hostile_entry(k[2], e, function(f) return f.s end))
+      end)
+    end
+  end
+  for _, e in ipairs(TLS_MODULE) do
+    it(('tls.%s survives hostile arguments'):format(e.fn), function()
+      fail_list(hostile_entry('none', e))
+    end)
+  end
+
+  -- socket2.ngx and socket2.luasocket (issue 15)
+  local function compat_cleanup()
+    ngxmod.socket2.pool_clear()
+    ngxmod.socket2.shutdown() -- timers made by hostile calls run (premature) and end
+    socket.start(1)
+    ngxmod.socket2.reset()
+    collectgarbage(); collectgarbage()
+    socket.poll(0)
+  end
+  it('the compat tables cover every cosocket and LuaSocket method and every module function', function()
+    local covered = {}
+    for _, k in ipairs(COMPAT_KINDS) do for _, e in ipairs(k[3]) do covered[k[1] .. ':' .. e.method] = true end end
+    local missing = {}
+    local function need(prefix, methods)
+      for name, v in pairs(methods) do
+        if type(v) == 'function' and name:sub(1, 1) ~= '_' and not covered[prefix .. ':' .. name] then
+          missing[#missing + 1] = prefix .. ':' .. name
+        end
+      end
+    end
+    need('ngx_tcp', require'socket2.ngx.tcp'.methods)
+    need('ngx_udp', require'socket2.ngx.udp'.methods)
+    local fcovered = {}
+    for _, e in ipairs(COMPAT_MODULE) do fcovered[e.mod] = fcovered[e.mod] or {}; fcovered[e.mod][e.fn] = true end
+    -- (ngx.say/print/flush write to standard output: TAP's)
+    local SKIP = {say = true, print = true, flush = true}
+    local function needf(prefix, t)
+      for name, v in pairs(t) do
+        if type(v) == 'function' and not SKIP[name] and not (fcovered[t] and fcovered[t][name]) then
+          missing[#missing + 1] = prefix .. '.' .. name
+        end
+      end
+    end
+    needf('ngx', ngxmod); needf('ngx.socket', ngxmod.socket); needf('ngx.thread', ngxmod.thread)
+    needf('ngx.timer', ngxmod.timer); needf('ngx.re', ngxmod.re); needf('ngx.worker', ngxmod.worker)
+    needf('ngx.config', ngxmod.config)
+    if lsmod then
+      need('ls_tcp', require'socket2.luasocket.tcp'.methods)
+      need('ls_udp', require'socket2.luasocket.udp'.methods)
+      local core = require'socket2.luasocket.core'
+      -- (LuaSocket's own socket.lua adds these to the core table: Lua, not ours)
+      for _, k in ipairs{'bind', 'choose', 'connect4', 'connect6', 'sink', 'source', 'try'} do SKIP[k] = true end
+      needf('socket.core', core); needf('socket.dns', core.dns); needf('socket.unix', core.unix)
+    end
+    table.sort(missing)
+    assert.equal('', table.concat(missing, ' '))
+  end)
+  for _, k in ipairs(COMPAT_KINDS) do
+    for _, e in ipairs(k[3]) do
+      it(('%s:%s (%s) survives hostile arguments'):format(k[1], e.method, k[2]), function()
+        local failures = hostile_entry(k[2], e, function(f) return f.s end)
+        drop_fixtures()
+        compat_cleanup()
+        fail_list(failures)
+      end)
+    end
+  end
+  for _, e in ipairs(COMPAT_MODULE) do
+    it(('compat %s survives hostile arguments'):format(e.fn), function()
+      local failures = hostile_entry('none', e)
+      compat_cleanup()
+      fail_list(failures)
+    end)
+  end
+  if COMPAT_SKIP then it('socket2.luasocket', function() pending(COMPAT_SKIP) end) end
 
   it('socket.poll and socket.start take hostile timeouts: a clear error, or they return on time', function()
     local failures = {}

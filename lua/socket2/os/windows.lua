@@ -146,7 +146,8 @@ M.INVALID_FD = -1
 
 function M.errno() return ws2.WSAGetLastError() end
 
-local INVALID_SOCKET = ffi.cast('SOCKET', -1)
+-- ~0 (a -1 double cast to an unsigned 64-bit type saturates at 2^63)
+local INVALID_SOCKET = ffi.cast('SOCKET', ffi.cast('intptr_t', -1))
 local WSA_FLAG_OVERLAPPED, WSA_FLAG_NO_HANDLE_INHERIT = 0x01, 0x80
 local FIONBIO, FIONREAD = -2147195266, 0x4004667f
 local SIO_UDP_CONNRESET = 0x9800000C
