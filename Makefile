@@ -399,7 +399,7 @@ build/bench/tls-%: bench/tls/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< -lssl -lcrypto
 
-## bench-threads: requests/s and CPU per request, 1 vs 2 OS threads on one epoll fd
+## bench-threads: requests/s and CPU per request, 1 vs 2 OS threads on one epoll fd (SOCKET2_BACKEND=io_uring: attached rings)
 bench-threads: all build/bench/load
 	$(LUAJIT) bench/threads/run.lua
 

@@ -20,9 +20,17 @@ local function split(l)
   return t
 end
 
-local SERVERS = {'c', 'bare', 'socket2', 'luv', 'cqueues', 'copas'}
-local SERVER_NAME = {c = 'C', bare = 'bare', socket2 = 'socket2', luv = 'luv', cqueues = 'cqueues',
-                     copas = 'copas'}
+-- servers in this order; others (socket2@NAME: a shim build compared in
+-- the same run) after them, in the order they first appear
+local SERVERS = {'c', 'bare', 'socket2', 'socket2-uring', 'luv', 'cqueues', 'copas'}
+local SERVER_NAME = {c = 'C', bare = 'bare', socket2 = 'socket2 epoll', ['socket2-uring'] = 'socket2 io_uring',
+                     luv = 'luv', cqueues = 'cqueues', copas = 'copas'}
+local function saw_server(s)
+  if not SERVER_NAME[s] then
+    SERVER_NAME[s] = s
+    SERVERS[#SERVERS + 1] = s
+  end
+end
 
 -- workload -> how to show it. scale_rate: units/s -> shown; scale_cpu:
 -- cpu seconds per unit -> shown
@@ -35,17 +43,19 @@ local WORKLOADS = {
   {id = 'churn', name = 'churn', rate = 'k conn/s', cpu = 'us/conn', rs = 1e-3, cs = 1e6},
 }
 
--- results[workload][server] = {rates = {...}, cpus = {...}}
+-- results[workload][server] = {rates = {...}, cpus = {...}, by_run = {run = cpu}}
 local results = {}
 for l in lines'results.tsv' do
   local f = split(l)
-  local w, s, units, secs, cpu = f[1], f[2], tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
+  local w, s, run, units, secs, cpu = f[1], f[2], f[3], tonumber(f[4]), tonumber(f[5]), tonumber(f[6])
   if units and secs and cpu and secs > 0 then
+    saw_server(s)
     results[w] = results[w] or {}
-    local r = results[w][s] or {rates = {}, cpus = {}}
+    local r = results[w][s] or {rates = {}, cpus = {}, by_run = {}}
     results[w][s] = r
     r.rates[#r.rates + 1] = units / secs
     r.cpus[#r.cpus + 1] = cpu / units
+    r.by_run[run] = cpu / units
   end
 end
 
@@ -77,10 +87,29 @@ local function p(s) out[#out + 1] = s or '' end
 
 p('### Server CPU per request (lower is better) and throughput')
 p()
-p('median [min-max] over the runs; x C and x bare: ratio of the median server CPU per unit')
+p('median [min-max] over the runs; x C, x bare: ratio of the median server CPU per unit to that')
+p('of C and bare; x epoll (socket2 on other backends or builds): the median of the ratios to')
+p('socket2 on epoll run by run (each run measures every server in turn, so the load of the')
+p('machine moves less within a run than across runs), and in how many runs it was lower')
 p()
-p('| workload | server | throughput | server CPU | x C | x bare |')
-p('|---|---|---|---|---|---|')
+p('| workload | server | throughput | server CPU | x C | x bare | x epoll |')
+p('|---|---|---|---|---|---|---|')
+local function ratio(med, ref) return ref and ('%.2f'):format(med / ref) or '-' end
+-- x epoll: median of the per-run ratios r.by_run[run] / ref.by_run[run]
+local function paired(r, ref)
+  if not ref or r == ref then return '-' end
+  local rs, lower = {}, 0
+  for run, v in pairs(r.by_run) do
+    local e = ref.by_run[run]
+    if e then
+      rs[#rs + 1] = v / e
+      if v < e then lower = lower + 1 end
+    end
+  end
+  local med = stats(rs)
+  if not med then return '-' end
+  return #rs == 1 and ('%.2f'):format(med) or ('%.2f (%d/%d lower)'):format(med, lower, #rs)
+end
 for _, w in ipairs(WORKLOADS) do
   local rw = results[w.id]
   if rw then
@@ -90,10 +119,9 @@ for _, w in ipairs(WORKLOADS) do
       local r = rw[s]
       if r then
         local med = stats(r.cpus)
-        p(('| %s | %s | %s %s | %s %s | %s | %s |'):format(w.name, SERVER_NAME[s],
+        p(('| %s | %s | %s %s | %s %s | %s | %s | %s |'):format(w.name, SERVER_NAME[s],
           cell(r.rates, w.rs), w.rate, cell(r.cpus, w.cs), w.cpu,
-          cmed and ('%.2f'):format(med / cmed) or '-',
-          bmed and ('%.2f'):format(med / bmed) or '-'))
+          ratio(med, cmed), ratio(med, bmed), s:match'^socket2.' and paired(r, rw.socket2) or '-'))
       end
     end
   end
@@ -104,6 +132,7 @@ local sys = {} -- workload -> server -> {total, units, by}
 for l in lines'syscalls.tsv' do
   local f = split(l)
   local s, name, units, count, w = f[1], f[2], tonumber(f[3]), tonumber(f[4]), f[5] or 'resp'
+  saw_server(s)
   sys[w] = sys[w] or {}
   local r = sys[w][s] or {total = 0, units = units, by = {}}
   sys[w][s] = r
@@ -143,6 +172,7 @@ local cg = {}
 for l in lines'callgrind.tsv' do
   local f = split(l)
   cg[f[1]] = tonumber(f[3]) / tonumber(f[2])
+  saw_server(f[1])
 end
 if next(cg) then
   p()
@@ -150,7 +180,7 @@ if next(cg) then
   p()
   p('Counted after a warm-up of the same size; the count does not depend on the load of the')
   p('machine, but LuaJIT\'s trace formation varies from run to run (socket2 has measured 2,700 to')
-  p('4,900 on the same code). The server runs ~50x slower under valgrind, so each epoll_wait')
+  p('4,900 on the same code). The server runs ~50x slower under valgrind, so each wait')
   p('returns more events than in the timed runs; the kernel\'s share is in the syscall tables.')
   p()
   p('| server | instructions/req | x C | x bare |')

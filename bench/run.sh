@@ -17,7 +17,7 @@ mkdir -p "$OUT"
 
 QUICK=${QUICK:-}
 [ "$QUICK" = 0 ] && QUICK=
-SERVERS=${BENCH_SERVERS:-"c bare socket2 luv cqueues copas"}
+SERVERS=${BENCH_SERVERS:-"c bare socket2 socket2-uring luv cqueues copas"}
 WORKLOADS=${BENCH_WORKLOADS:-"resp resp16 http bulk churn"}
 SERVER_CPU=${SERVER_CPU:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
@@ -37,23 +37,40 @@ SYSCALLS=$OUT/syscalls.tsv
 CALLGRIND=$OUT/callgrind.tsv
 CHECKS=$OUT/checks.txt
 
+# Servers: c, bare, socket2 (epoll), socket2-uring (SOCKET2_BACKEND=io_uring),
+# the peers; and, to compare builds of a shim in one run, socket2@NAME:
+# bench/socket2/server.lua on the shim $OUT/shims/NAME.so (SOCKET2_SHIM).
 server_cmd() {
   case $1 in
     c) echo "$OUT/c-server" ;;
     bare) echo "$LUAJIT $ROOT/bench/bare/server.lua" ;;
-    socket2) echo "$LUAJIT $ROOT/bench/socket2/server.lua" ;;
+    socket2*) echo "$LUAJIT $ROOT/bench/socket2/server.lua" ;;
     luv|cqueues|copas) echo "$LUAJIT $ROOT/bench/peers/$1.lua" ;;
   esac
 }
 
-SPID=; PORT=; WRAP=
+# the environment of a server (set outside any WRAP, which must not trace env)
+server_env() {
+  case $1 in
+    socket2) echo "SOCKET2_BACKEND=epoll" ;;
+    socket2-uring) echo "SOCKET2_BACKEND=io_uring" ;;
+    socket2@*)
+      echo "SOCKET2_SHIM=$OUT/shims/${1#socket2@}.so"
+      # its own Lua layer, when bench/shim_variant.sh exported one
+      [ -d "$OUT/shims/${1#socket2@}.lua" ] &&
+        echo "LUA_PATH=$ROOT/bench/?.lua;$OUT/shims/${1#socket2@}.lua/?.lua;$OUT/shims/${1#socket2@}.lua/?/init.lua;;"
+      ;;
+  esac
+}
+
+SPID=; PORT=; WRAP=; XENV=
 # start_server NAME WORKLOAD: sets PORT and SPID (the server process itself)
 start_server() {
   local kind=$2
   [ "$kind" = resp16 ] && kind=resp
   : > "$OUT/server.out"
   # shellcheck disable=SC2046
-  timeout -s KILL 900 taskset -c "$SERVER_CPU" $WRAP $(server_cmd "$1") "$kind" \
+  env $(server_env "$1") $XENV timeout -s KILL 900 taskset -c "$SERVER_CPU" $WRAP $(server_cmd "$1") "$kind" \
     > "$OUT/server.out" 2> "$OUT/server.err" &
   local i
   for i in $(seq 1 600); do
@@ -182,15 +199,16 @@ callgrind_point() {
   local s=$1 f=$OUT/callgrind.$1.out
   rm -f "$f"
   WRAP="valgrind --tool=callgrind --callgrind-out-file=$f --smc-check=all-non-file --dump-instr=no"
-  start_server "$s" resp || { WRAP=; return 1; }
-  WRAP=
+  XENV="SOCKET2_BENCH_TICK=0.1" # see bench/socket2/server.lua
+  start_server "$s" resp || { WRAP=; XENV=; return 1; }
+  WRAP=; XENV=
   # a warm-up, so that LuaJIT has compiled its traces: then count N requests
   client redis-benchmark -h 127.0.0.1 -p "$PORT" -t ping_mbulk -c 50 -n "$CG_N" -q > /dev/null 2>&1
-  callgrind_control -z "$SPID" > /dev/null 2>&1 || true
+  timeout 60 callgrind_control -z "$SPID" > /dev/null 2>&1 || true
   client redis-benchmark -h 127.0.0.1 -p "$PORT" -t ping_mbulk -c 50 -n "$CG_N" -q > /dev/null 2>&1
-  callgrind_control -d "$SPID" > /dev/null 2>&1 || true
+  timeout 60 callgrind_control -d "$SPID" > /dev/null 2>&1 || true
   stop_server
-  local ir
+  local ir=
   [ -f "$f.1" ] && ir=$(awk '/^summary:/ { print $2 }' "$f.1")
   [ -n "$ir" ] && printf '%s\t%d\t%s\n' "$s" "$CG_N" "$ir" >> "$CALLGRIND"
 }
@@ -237,7 +255,7 @@ printf '\r%60s\r' '' >&2
 
 # instruction counts: socket2 vs bare vs C
 if [ -z "${BENCH_NO_CALLGRIND:-}" ] && command -v valgrind > /dev/null; then
-  for s in ${BENCH_CG_SERVERS:-c bare socket2}; do
+  for s in ${BENCH_CG_SERVERS:-c bare socket2 socket2-uring}; do
     printf '\rbench: callgrind %-8s' "$s" >&2
     callgrind_point "$s"
   done

@@ -103,7 +103,6 @@ S2_API int32_t s2_submit(s2_loop *loop, s2_op *ops, int32_t n) {
         else op->result = s2__backend_submit(loop, op);
         if (op->result == 0) accepted++;
     }
-    if (accepted) s2__backend_flush(loop);
     return accepted;
 }
 

@@ -152,8 +152,6 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     }
 }
 
-S2_INTERNAL void s2__backend_flush(s2_loop *l) { (void)l; }  /* epoll_ctl acts at once */
-
 static uint32_t s2__flags(uint32_t e) {
     uint32_t f = 0;
     if (e & (EPOLLIN | EPOLLPRI)) f |= S2_READ; /* PRI: urgent (OOB) data */

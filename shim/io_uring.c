@@ -18,8 +18,15 @@
  * CANCEL can name it exactly, and its msghdr record.
  *
  * s2_wakeup writes an eventfd on which a read is always pending; its
- * completion is swallowed and the read re-armed. SQEs are queued by each op
- * and handed to the kernel once per s2_submit batch (s2__backend_flush).
+ * completion is swallowed and the read re-armed.
+ *
+ * Submission is deferred: s2_submit only queues SQEs, and s2_wait hands
+ * them to the kernel together with its wait, in one io_uring_enter per
+ * turn of the loop, however many ops the turn queued (a parked op costs no
+ * syscall of its own). The one exception is CANCEL, which enters at once
+ * with whatever is queued before it: Lua may close a descriptor right
+ * after cancelling its ops, and an SQE still queued names the descriptor
+ * only by number, which a socket opened meanwhile could reuse.
  * s2_open fails with -S2_EPERM / -S2_ENOSYS when the kernel refuses
  * io_uring or lacks one of its ops (before 5.6): Lua then uses epoll. */
 #ifndef _GNU_SOURCE
@@ -35,7 +42,7 @@
 #include <liburing.h>
 #include "s2_internal.h"
 
-#define S2_SQ_ENTRIES 256
+#define S2_SQ_ENTRIES 1024    /* a turn of the loop queues up to an op per event */
 #define S2_CQ_ENTRIES 4096
 #define S2_MSG_CHUNK  64      /* msghdr records allocated at a time */
 
@@ -63,6 +70,8 @@ typedef struct s2__chunk {
 typedef struct s2__pending {  /* per (id, direction) */
     uint64_t ud;              /* user_data of the pending op, 0: none */
     s2__msgrec *msg;          /* its msghdr record (RECVFROM, SENDTO) */
+    uint32_t len;             /* RECV, SEND: the bytes asked for */
+    uint32_t short_gen;       /* gen + 1 of a RECV/SEND that moved fewer */
 } s2__pending;
 
 struct s2_loop {
@@ -75,6 +84,7 @@ struct s2_loop {
     s2__chunk *chunks;
     uint32_t npending;        /* ops submitted and not yet harvested */
     uint32_t msg_inflight;    /* records the kernel may still write */
+    int poll_first;           /* the kernel takes IORING_RECVSEND_POLL_FIRST */
 };
 
 const char *const s2__backend_name = "io_uring";
@@ -116,36 +126,44 @@ static int s2__ops_supported(struct io_uring *ring) {
     return ok;
 }
 
+/* Ring setups, best first; a kernel that lacks a flag refuses the set with
+ * EINVAL. 5.19: the completions' task work runs at the loop's next kernel
+ * entry instead of interrupting it (COOP_TASKRUN), and TASKRUN_FLAG says
+ * when some is pending. (SINGLE_ISSUER | DEFER_TASKRUN, 6.1, which runs it
+ * only when the loop waits, measured the same here, and would tie a loop to
+ * the thread that opened it: not used.) */
+static const uint32_t s2__setups[] = {
+    IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    0
+};
+
 S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **out) {
     struct io_uring_params p;
     int32_t rc;
     int r;
+    unsigned i = 0;
     s2_loop *l;
     if (handle > INT32_MAX) return -S2_EBADF;
     if (!(l = calloc(1, sizeof *l))) return -S2_ENOMEM;
     if ((rc = s2__common_init(&l->c)) < 0) { free(l); return rc; }
     l->evfd = -1;
-    memset(&p, 0, sizeof p);
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
-              IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-    p.cq_entries = S2_CQ_ENTRIES;
-    if (handle >= 0) {        /* share the kernel's async workers of another ring */
-        p.flags |= IORING_SETUP_ATTACH_WQ;
-        p.wq_fd = (uint32_t)handle;
-    }
-    r = io_uring_queue_init_params(S2_SQ_ENTRIES, &l->ring, &p);
-    if (r == -EINVAL) {       /* a kernel older than 5.19: no optional flags */
-        uint32_t keep = p.flags & IORING_SETUP_ATTACH_WQ, wq = p.wq_fd;
+    do {                      /* the first set of flags this kernel takes */
         memset(&p, 0, sizeof p);
-        p.flags = keep; p.wq_fd = wq;
+        p.flags = s2__setups[i];
+        p.cq_entries = S2_CQ_ENTRIES;
+        if (handle >= 0) {    /* share the kernel's async workers of another ring */
+            p.flags |= IORING_SETUP_ATTACH_WQ;
+            p.wq_fd = (uint32_t)handle;
+        }
         r = io_uring_queue_init_params(S2_SQ_ENTRIES, &l->ring, &p);
-    }
+    } while (r == -EINVAL && ++i < sizeof s2__setups / sizeof s2__setups[0]);
     if (r < 0) {              /* -ENOSYS, -EPERM: no io_uring here */
         s2__common_free(&l->c);
         free(l);
         return s2_from_oserror(-r);
     }
     if (!s2__ops_supported(&l->ring)) { rc = -S2_ENOSYS; goto fail; }  /* too old */
+    l->poll_first = (p.flags & IORING_SETUP_COOP_TASKRUN) != 0;  /* both 5.19 */
     l->evfd = eventfd(0, EFD_CLOEXEC);  /* blocking: the ring polls it */
     if (l->evfd < 0) { rc = s2__err(); goto fail; }
     if ((rc = s2__arm_wake(l)) < 0) goto fail;
@@ -253,6 +271,9 @@ static int32_t s2__cancel(s2_loop *l, const s2_op *op) {
         io_uring_prep_cancel64(sqe, p->ud, 0);
         io_uring_sqe_set_data64(sqe, S2_UD(0, S2_T_CANCEL, 0));
     }
+    /* the op may still be queued: the kernel must take its descriptor now;
+     * entering for events posts the ends of what the cancel stopped now */
+    io_uring_submit_and_get_events(&l->ring);
     return 0;
 }
 
@@ -285,9 +306,16 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
         if (m) s2__msg_put(l, m);
         return -S2_EAGAIN;
     }
+    p->len = 0;
     switch (op->op) {
-    case S2_OP_RECV: io_uring_prep_recv(sqe, fd, buf, op->len, (int)op->flags); break;
-    case S2_OP_SEND: io_uring_prep_send(sqe, fd, buf, op->len, (int)op->flags); break;
+    case S2_OP_RECV: case S2_OP_SEND:
+        if (op->op == S2_OP_RECV) io_uring_prep_recv(sqe, fd, buf, op->len, (int)op->flags);
+        else io_uring_prep_send(sqe, fd, buf, op->len, (int)op->flags);
+        /* The last transfer this way moved less than asked: the socket was
+         * drained (full), so trying at once would only fail: wait first. */
+        if (p->short_gen == op->gen + 1 && l->poll_first) sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+        p->len = op->len;
+        break;
     case S2_OP_ACCEPT:
         if (addrlenp) *addrlenp = op->addrlen;  /* the room, read by the kernel */
         io_uring_prep_accept(sqe, fd, addr, addrlenp, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -318,10 +346,6 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     return 0;
 }
 
-S2_INTERNAL void s2__backend_flush(s2_loop *l) {
-    if (io_uring_sq_ready(&l->ring)) io_uring_submit(&l->ring);
-}
-
 static uint32_t s2__poll_flags(int revents) {
     uint32_t f = 0;
     if (revents & (POLLIN | POLLPRI)) f |= S2_READ;
@@ -340,6 +364,8 @@ static int s2__complete(s2_loop *l, const struct io_uring_cqe *cqe, s2_event *ev
     if (tag & S2_T_WAKE) { s2__arm_wake(l); return 0; }
     if (!dir || ud == LIBURING_UDATA_TIMEOUT) return 0;
     if ((p = s2__pend(l, id, dir, 0)) && p->ud == ud) {
+        if (!(tag & (S2_T_MSG | S2_T_POLL)))  /* RECV, SEND (ACCEPT, CONNECT: len 0) */
+            p->short_gen = res >= 0 && (uint32_t)res < p->len ? (uint32_t)(ud >> 32) + 1 : 0;
         if (p->msg) {
             if (res >= 0 && p->msg->addrlenp) *p->msg->addrlenp = p->msg->msg.msg_namelen;
             s2__msg_put(l, p->msg);
@@ -362,23 +388,30 @@ static int s2__complete(s2_loop *l, const struct io_uring_cqe *cqe, s2_event *ev
     return 1;
 }
 
+/* Completions the kernel holds back until we enter: CQ overflow, or task
+ * work that would post them (COOP_TASKRUN). */
+static int s2__kernel_holds(s2_loop *l) {
+    return (IO_URING_READ_ONCE(*l->ring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
+}
+
+/* One io_uring_enter at most: it submits what the turn queued and, when
+ * there is nothing to harvest yet, waits for the first completion. */
 S2_INTERNAL int32_t s2__backend_wait(s2_loop *l, s2_event *out, int32_t max, int32_t timeout_ms) {
     struct io_uring_cqe *cqe;
     unsigned head, seen = 0;
     int32_t m = 0;
-    if (io_uring_peek_cqe(&l->ring, &cqe) != 0) {  /* nothing yet */
-        if (timeout_ms == 0) {
-            s2__backend_flush(l);
-        } else {
-            struct __kernel_timespec ts;
-            int r;
-            ts.tv_sec = timeout_ms / 1000;
-            ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
-            r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
-            if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-                return s2_from_oserror(-r);
-        }
+    int r = 0, ready = io_uring_cq_ready(&l->ring) != 0;
+    if (ready || timeout_ms == 0) {
+        if (io_uring_sq_ready(&l->ring) || s2__kernel_holds(l))
+            r = io_uring_submit_and_get_events(&l->ring);
+    } else {
+        struct __kernel_timespec ts;
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+        r = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, timeout_ms < 0 ? NULL : &ts, NULL);
     }
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+        return s2_from_oserror(-r);
     io_uring_for_each_cqe(&l->ring, head, cqe) {
         if (m == max) break;
         seen++;

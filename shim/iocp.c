@@ -248,7 +248,6 @@ static int32_t s2__start(s2_loop *l, s2__rec *r, const s2_op *op) {
     return 0;
 }
 
-S2_INTERNAL void s2__backend_flush(s2_loop *l) { (void)l; }  /* ops start at submit */
 S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     s2__slot *sl;
     s2__rec *r;

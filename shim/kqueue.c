@@ -192,8 +192,6 @@ S2_INTERNAL int32_t s2__backend_submit(s2_loop *l, s2_op *op) {
     }
 }
 
-S2_INTERNAL void s2__backend_flush(s2_loop *l) { (void)l; }  /* each change is applied at once */
-
 /* EVFILT_READ + EV_EOF: the read side is at EOF; an error (fflags) or the
  * write side at EOF means both directions fail fast now. */
 static uint32_t s2__flags(const struct kevent *e) {

@@ -47,11 +47,19 @@ S2_INTERNAL extern const uint32_t   s2__backend_caps;
 S2_INTERNAL int32_t s2__backend_open(int64_t handle, s2_loop **loop); /* calls s2__common_init */
 S2_INTERNAL void    s2__backend_close(s2_loop *loop);                 /* calls s2__common_free */
 S2_INTERNAL int64_t s2__backend_handle(s2_loop *loop);
-S2_INTERNAL int32_t s2__backend_submit(s2_loop *loop, s2_op *op);     /* 0 or -S2_E* */
-/* Ends every s2_submit batch: a backend that queues ops (io_uring's SQ
- * ring) hands them to the kernel here, once per batch. */
-S2_INTERNAL void    s2__backend_flush(s2_loop *loop);
-/* Harvests kernel events; must not sleep when the inbox is pending. */
+/* Takes one op: 0 or -S2_E*. An accepted op may start at once (epoll,
+ * kqueue, IOCP) or only at this loop's next s2_wait (io_uring queues SQEs
+ * and submits them together with its wait: one kernel entry per turn of
+ * the loop). So s2_submit promises that the op has started by the time the
+ * next s2_wait enters the kernel, no sooner; Lua always parks, and so
+ * waits, after submitting. CANCEL is the exception (completion backends):
+ * when s2_submit returns, the ops it cancels, and any op submitted before
+ * it, hold their descriptor by reference, not by number, so Lua may close
+ * the descriptor at once (a descriptor opened meanwhile may reuse the
+ * number: io_uring enters the kernel for a CANCEL). */
+S2_INTERNAL int32_t s2__backend_submit(s2_loop *loop, s2_op *op);
+/* Harvests kernel events (and starts queued ops); must not sleep when the
+ * inbox is pending. */
 S2_INTERNAL int32_t s2__backend_wait(s2_loop *loop, s2_event *ev, int32_t max, int32_t timeout_ms);
 S2_INTERNAL int32_t s2__backend_wake(s2_loop *loop);                  /* thread-safe */
 

@@ -1,5 +1,8 @@
 -- bench/threads/run.lua: requests per second of an echo server on 1 and 2
 -- OS threads sharing one epoll fd, and the server's CPU time per request.
+-- With SOCKET2_BACKEND=io_uring the threads' rings share the kernel's
+-- async workers of the main state's ring instead (IORING_SETUP_ATTACH_WQ):
+-- io_uring has no shared event object, and nothing is forwarded.
 --
 --   make bench-threads                      (builds the shim and the load)
 --   luajit bench/threads/run.lua [seconds=5] [runs=3] [conns=64] [size=64]
@@ -41,7 +44,9 @@ end
 local function server(h, port, ctl_port)
   local ffi = require'ffi' -- luacheck: ignore (a new state: nothing is shadowed)
   local socket = require'socket2' -- luacheck: ignore
-  if h >= 0 then socket.epoll_fd(h) end
+  if h >= 0 then
+    if socket.backend == 'io_uring' then socket.io_uring_fd(h) else socket.epoll_fd(h) end
+  end
   local ctl = assert(socket.tcp())
   assert(ctl:connect('127.0.0.1', ctl_port))
   local st = socket.stream(ctl)
@@ -77,8 +82,10 @@ local function server(h, port, ctl_port)
   return requests
 end
 
+local uring = socket.backend == 'io_uring'
 local function run_config(nthreads, shared)
-  local h = shared and ffi.C.epoll_create1(0x80000) or -1 -- EPOLL_CLOEXEC
+  local h = -1
+  if shared then h = uring and socket.io_uring_fd() or ffi.C.epoll_create1(0x80000) end -- EPOLL_CLOEXEC
   local reserve = assert(socket.tcp())
   assert(reserve:setopt('reuseport', true))
   assert(reserve:bind('127.0.0.1', 0))
@@ -105,7 +112,7 @@ local function run_config(nthreads, shared)
   for i = 1, nthreads do cs[i]:write'stop\n'; cs[i]:flush() end
   for i = 1, nthreads do assert(ts[i]:join()); cs[i]:close() end
   reserve:close()
-  if shared then ffi.C.close(h) end
+  if shared and not uring then ffi.C.close(h) end
   return {rps = reqs / secs, server_us = (s1 - s0) / reqs * 1e6,
           server_cpu = (s1 - s0) / secs, client_cpu = (c1 - c0) / secs}
 end
@@ -118,11 +125,21 @@ local function median(t, k)
   return v[math.ceil(#v / 2)]
 end
 
-local configs = {
+local configs = uring and {
+  {1, true, '1 thread'},
+  {2, true, '2 threads, rings attached (ATTACH_WQ)'},
+  {2, false, '2 threads, a ring each (reference)'},
+} or {
   {1, true, '1 thread'},
   {2, true, '2 threads, one shared epoll fd'},
   {2, false, '2 threads, an epoll fd each (reference)'},
 }
+-- THREADS_CONFIGS=2,3: only those rows (to profile one configuration)
+if os.getenv'THREADS_CONFIGS' then
+  local keep = {}
+  for i in os.getenv'THREADS_CONFIGS':gmatch'%d+' do keep[#keep + 1] = configs[tonumber(i)] end
+  configs = keep
+end
 print(('echo server, %d connections, %d-byte requests, %g s x %d runs (median), %s, %d cores')
   :format(conns, size, seconds, runs, socket.backend, tonumber(io.popen'nproc':read'*l') or 0))
 print(('%-42s %10s %14s %11s %11s'):format('', 'req/s', 'server us/req', 'server CPU', 'client CPU'))
@@ -135,5 +152,7 @@ for _, cfg in ipairs(configs) do
   rows[#rows + 1] = row
   print(('%-42s %10.0f %14.2f %10.0f%% %10.0f%%'):format(cfg[3], row.rps, row.us, row.scpu * 100, row.ccpu * 100))
 end
-print(('2 threads / 1 thread (shared epoll fd): %.2fx requests/s, %.2fx CPU per request')
-  :format(rows[2].rps / rows[1].rps, rows[2].us / rows[1].us))
+if #rows == 3 then
+  print(('2 threads / 1 thread (%s): %.2fx requests/s, %.2fx CPU per request')
+    :format(uring and 'attached rings' or 'shared epoll fd', rows[2].rps / rows[1].rps, rows[2].us / rows[1].us))
+end

@@ -222,6 +222,19 @@ local function drain(s, rec, dl)
   return true
 end
 
+-- Parks on rec until its op's end or until_t: true, park()'s results; or
+-- false, an error park() raised. Only outside a socket2 thread can park()
+-- raise once the op is pending (it runs the loop there, and re-raises a
+-- thread's error); a thread's park() gets its arguments from us and is
+-- never resumed with an error. So a thread calls it directly: through
+-- pcall, the code after the wake could not be compiled (LuaJIT: "NYI:
+-- return to lower frame" from the trace stitched after the yield).
+local current = sched.current
+local function park_op(rec, until_t)
+  if current() then return true, park(rec, until_t) end
+  return pcall(park, rec, until_t)
+end
+
 -- Parks until rec's op has ended, cancelling it at the deadline: its result
 -- (>= 0), or nil, err, code.
 local function await(s, rec, dir, dl, accepting)
@@ -229,7 +242,7 @@ local function await(s, rec, dir, dl, accepting)
   local why, why_code, raise -- why the op was cancelled; an error to re-raise
   local until_t = dl
   while rec.pending do
-    local ok, r1, r2, r3 = pcall(park, rec, until_t)
+    local ok, r1, r2, r3 = park_op(rec, until_t)
     if rec.pending then -- woken by the deadline (or an error), not by the op's end
       if not ok then
         raise = raise or r1

@@ -200,6 +200,35 @@ static void test_recv_send(void) {
     CHECK(wait_for(l, 5, 1000, &e) && e.result == -S2_EPIPE && e.flags == DONE_W,
           "and completes with -S2_EPIPE");
     close(sv[0]);
+    /* after a short transfer the next one waits for readiness first
+     * (IORING_RECVSEND_POLL_FIRST): data or room already there still ends it */
+    make_pair(sv);
+    if (write(sv[1], "ab", 2) != 2) bail("write");
+    submit_io(l, S2_OP_RECV, sv[0], 7, 1, rbuf, sizeof rbuf, 0);
+    CHECK(wait_for(l, 7, 1000, &e) && e.result == 2, "a short RECV");
+    if (write(sv[1], "cd", 2) != 2) bail("write");
+    submit_io(l, S2_OP_RECV, sv[0], 7, 1, rbuf, sizeof rbuf, 0);
+    CHECK(wait_for(l, 7, 1000, &e) && e.result == 2 && memcmp(rbuf, "cd", 2) == 0,
+          "the RECV after it gets data that was already there");
+    submit_io(l, S2_OP_RECV, sv[0], 7, 1, rbuf, sizeof rbuf, 0);
+    CHECK_EQ(s2_wait(l, &e, 1, 0), 0, "and one on an empty socket waits");
+    if (write(sv[1], "ef", 2) != 2) bail("write");
+    CHECK(wait_for(l, 7, 1000, &e) && e.result == 2 && memcmp(rbuf, "ef", 2) == 0, "until data comes");
+    {
+        static char big[1 << 20];
+        int i, total = 0;
+        submit_io(l, S2_OP_SEND, sv[1], 8, 1, big, sizeof big, MSG_NOSIGNAL);
+        CHECK(wait_for(l, 8, 1000, &e) && e.result > 0 && e.result < (int)sizeof big, "a short SEND (full socket)");
+        submit_io(l, S2_OP_SEND, sv[1], 8, 1, big, 10, MSG_NOSIGNAL);
+        CHECK_EQ(s2_wait(l, &e, 1, 0), 0, "the SEND after it waits for room");
+        for (i = 0; i < 1000 && total < (int)sizeof big; i++) {
+            ssize_t r = recv(sv[0], big, sizeof big, MSG_DONTWAIT);
+            if (r > 0) total += (int)r;
+            if (s2_wait(l, &e, 1, 0) == 1) break;
+        }
+        CHECK(e.id == 8 && e.result == 10, "and ends when the reader makes room");
+    }
+    close(sv[0]); close(sv[1]);
     s2_close(l);
 }
 
@@ -401,15 +430,66 @@ static void test_cancel(void) {
     CHECK(n == 1 && ev[0].flags == DONE_W && (ev[0].result == -S2_ECANCELED || ev[0].result > 0),
           "CANCEL of both ends the SEND");
     close(sv[0]); close(sv[1]);
-    /* cancel after close(): the ring holds the file; cancel by id still works */
+    /* cancel after close(): the ring holds the file of an op that has
+     * started (at the s2_wait after its submit); cancel by id still works */
     make_pair(sv);
     submit_io(l, S2_OP_RECV, sv[0], 43, 2, rbuf, sizeof rbuf, 0);
+    CHECK_EQ(s2_wait(l, &e, 1, 0), 0, "a RECV on an empty socket stays pending");
     close(sv[0]);
     CHECK_EQ(s2_wait(l, &e, 1, 0), 0, "closing the descriptor does not end a pending RECV");
     submit_cancel(l, 43, 2, S2_READ);
     CHECK(wait_for(l, 43, 1000, &e) && e.gen == 2 && e.result == -S2_ECANCELED,
           "CANCEL after close() ends it");
     close(sv[1]);
+    s2_close(l);
+}
+
+/* Submission is deferred to s2_wait (one io_uring_enter per turn), but a
+ * CANCEL hands the kernel what is queued at once: Lua closes a socket right
+ * after cancelling its ops, and a socket opened before the next wait may
+ * get the same descriptor number. */
+static void test_deferred(void) {
+    s2_loop *l = open_loop();
+    int sv[2], sv2[2], i, n, fd;
+    char rbuf[8], rbuf2[8];
+    s2_event ev[8];
+    s2_op ops[2];
+    make_pair(sv);
+    memset(rbuf, 'u', sizeof rbuf);
+    if (write(sv[1], "x", 1) != 1) bail("write");
+    submit_io(l, S2_OP_RECV, sv[0], 50, 1, rbuf, sizeof rbuf, 0);
+    CHECK(rbuf[0] == 'u', "s2_submit queues a RECV: it has not run yet, though data is there");
+    n = drain(l, ev, 8);
+    CHECK(n == 1 && ev[0].id == 50 && ev[0].result == 1 && rbuf[0] == 'x', "the next s2_wait runs it");
+    /* a batch queued in one turn ends in one wait */
+    for (i = 0; i < 2; i++) {
+        ops[i] = mkop(S2_OP_SEND, sv[1], 51 + i, 1);
+        ops[i].buf = (uint64_t)(uintptr_t)"ab"; ops[i].len = 2; ops[i].flags = MSG_NOSIGNAL;
+    }
+    CHECK_EQ(s2_submit(l, ops, 2), 2, "two SENDs queued");
+    n = s2_wait(l, ev, 8, 1000);
+    CHECK(n == 2 && ev[0].result == 2 && ev[1].result == 2, "one s2_wait submits both and harvests both");
+    CHECK_EQ(recv(sv[0], rbuf, sizeof rbuf, 0), 4, "both went out");
+    /* RECV queued, CANCEL, close, and the number reused at once */
+    memset(rbuf, 'u', sizeof rbuf);
+    memset(rbuf2, 'v', sizeof rbuf2);
+    submit_io(l, S2_OP_RECV, sv[0], 53, 1, rbuf, sizeof rbuf, 0);
+    fd = sv[0];
+    submit_cancel(l, 53, 1, S2_READ);
+    close(sv[0]);
+    make_pair(sv2);
+    if (sv2[0] != fd && sv2[1] != fd) {
+        skip("a CANCEL enters the kernel: a descriptor reused after it is not read", "number not reused");
+    } else {
+        int peer = sv2[0] == fd ? sv2[1] : sv2[0];
+        if (write(peer, "new", 3) != 3) bail("write");
+        n = drain(l, ev, 8);
+        CHECK(n == 1 && ev[0].id == 53 && (ev[0].result == -S2_ECANCELED || ev[0].result == -S2_EBADF) &&
+              rbuf[0] == 'u',
+              "a CANCEL enters the kernel: a descriptor reused after it is not read by the cancelled RECV");
+        CHECK_EQ(recv(fd, rbuf2, sizeof rbuf2, MSG_DONTWAIT), 3, "the new socket keeps its data");
+    }
+    close(sv2[0]); close(sv2[1]); close(sv[1]);
     s2_close(l);
 }
 
@@ -516,6 +596,7 @@ int main(void) {
         test_msg_pool();
         test_poll();
         test_cancel();
+        test_deferred();
         test_batch();
         test_lookup_wakes();
         test_close_pending();
