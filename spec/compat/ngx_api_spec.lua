@@ -225,6 +225,20 @@ describe('compat: socket2.ngx helpers', function()
       assert.equal(0, ngx.timer.pending_count())
     end)
 
+    it('shutdown runs every pending timer prematurely, also when their callbacks add timers', function()
+      local premature, later = 0, 0
+      for _ = 1, 50 do
+        ngx.timer.at(60, function(p)
+          if p then premature = premature + 1 end
+          for _ = 1, 5 do ngx.timer.at(0, function() later = later + 1 end) end -- (0: allowed when exiting)
+        end)
+      end
+      assert.equal(50, ngx.socket2.shutdown())
+      assert.equal(50, premature)
+      assert.is_true(socket.start(5)) -- nothing waits: no 60 s timer was skipped
+      assert.equal(250, later)
+    end)
+
     it('an error in a timer is logged; the loop goes on', function()
       local lines = {}
       local conf = ngx.socket2.conf

@@ -187,8 +187,14 @@ function M.pending_count() return npending end
 -- how many ran. reset() makes timers possible again (tests).
 function M.shutdown()
   exiting = true
+  -- the premature callbacks run now and may add timers (delay 0 is still
+  -- allowed): take the pending ones first, never add to a table while
+  -- pairs() walks it (a timer could be skipped, and never run or end)
+  local list = {}
+  for tm in pairs(pending) do list[#list + 1] = tm end
   local n = 0
-  for tm in pairs(pending) do
+  for i = 1, #list do
+    local tm = list[i]
     pending[tm] = nil
     npending = npending - 1
     if tm.sleeping then -- (a running every() callback just ends its series)
