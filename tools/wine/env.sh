@@ -14,20 +14,26 @@ MINGW=x86_64-w64-mingw32
 # Unix path -> the same path as Wine's Z: drive sees it
 winpath() { printf 'Z:%s' "$1" | tr / '\\'; }
 
-# debian_source PKG DIR: Debian's source package PKG unpacked in DIR (the
-# candidate version first, then every other version apt knows the source
-# of, newest first: a mirror may lack the newest); deb-src lines come with
-# tools/wine/setup.sh. Exit status 1 when none can be fetched.
-debian_source() {
+# debian_unpack PKG: Debian's source package PKG, fetched and unpacked in a
+# temporary directory removed at exit; sets src (that directory), ver (the
+# Debian version) and dir (the source tree), or exits. The candidate version
+# first, then every other version apt knows, newest first (a mirror may lack
+# the newest); deb-src lines come with tools/wine/setup.sh. When a mirror
+# lacks only Debian's patch set, the upstream tarball is used as it is.
+debian_unpack() {
+  src=$(mktemp -d "${TMPDIR:-/tmp}/socket2-$1.XXXXXX")
+  trap 'rm -rf "$src"' EXIT
   _get() {
-    (cd "$2" && apt-get source -qq "$1" >/dev/null 2>&1) && return 0
+    (cd "$src" && apt-get source -qq "$1" >/dev/null 2>&1) && return 0
     for _v in $(apt-cache showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
-      rm -rf "$2"/"$1"*
-      (cd "$2" && apt-get source -qq "$1=$_v" >/dev/null 2>&1) && return 0
+      rm -rf "${src:?}"/*
+      (cd "$src" && apt-get source -qq "$1=$_v" >/dev/null 2>&1) && return 0
     done
-    return 1
+    _orig=$(ls "$src"/"$1"_*.orig.tar.* 2>/dev/null | head -1)
+    [ -n "$_orig" ] && tar -C "$src" -xf "$_orig"
   }
-  _get "$1" "$2" && return 0
-  sh "$ROOT/tools/wine/setup.sh" >/dev/null
-  _get "$1" "$2"
+  _get "$1" || { sh "$ROOT/tools/wine/setup.sh" >/dev/null; _get "$1"; } \
+    || { echo "socket2: apt-get source $1 failed" >&2; exit 1; }
+  ver=$(sed -n 's/^Version: //p' "$(ls "$src"/"$1"_*.dsc | head -1)" | head -1)
+  dir=$(ls -d "$src"/"$1"-*/ | head -1)
 }

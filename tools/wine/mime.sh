@@ -15,15 +15,7 @@ OUT=$WIN/lib/mime/core.dll
 cached=$(ls -d "$CACHE"/lua-socket-* 2>/dev/null | sort -V | tail -1)
 if [ -z "$cached" ] || [ ! -f "$cached/mime/core.dll" ]; then
   sh "$ROOT/tools/deps.sh" gcc-mingw-w64-x86-64 dpkg-dev
-  src=$(mktemp -d "${TMPDIR:-/tmp}/socket2-lua-socket.XXXXXX")
-  trap 'rm -rf "$src"' EXIT
-  # (the source package is `luasocket`; the upstream tarball is enough for
-  # mime.c when a mirror lacks Debian's patch set)
-  debian_source luasocket "$src" || { ls "$src"/luasocket_*.orig.tar.* >/dev/null 2>&1 \
-    && tar -C "$src" -xf "$(ls "$src"/luasocket_*.orig.tar.* | head -1)"; } \
-    || { echo "socket2: apt-get source luasocket failed" >&2; exit 1; }
-  ver=$(sed -n 's/^Version: //p' "$(ls "$src"/luasocket_*.dsc | head -1)" | head -1)
-  dir=$(ls -d "$src"/luasocket-*/ | head -1)
+  debian_unpack luasocket # (the source package of lua-socket)
   out="$CACHE/lua-socket-$ver"
   mkdir -p "$out.tmp/mime"
   # (LuaJIT is Lua 5.1: compat.c supplies what mime.c takes from 5.2)

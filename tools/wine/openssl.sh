@@ -19,12 +19,7 @@ have "$WIN/bin" && exit 0
 cached=$(ls -d "$CACHE"/openssl-*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$cached" ] || ! have "$cached"; then
   sh "$ROOT/tools/deps.sh" gcc-mingw-w64-x86-64 dpkg-dev perl make
-  src=$(mktemp -d "${TMPDIR:-/tmp}/socket2-openssl.XXXXXX")
-  trap 'rm -rf "$src"' EXIT
-  debian_source openssl "$src" || { echo "socket2: apt-get source openssl failed" >&2; exit 1; }
-  dsc=$(ls "$src"/openssl_*.dsc | head -1)
-  ver=$(sed -n 's/^Version: //p' "$dsc" | head -1)
-  dir=$(ls -d "$src"/openssl-*/ | head -1)
+  debian_unpack openssl
   echo "socket2: cross-building OpenSSL $ver for Windows (mingw-w64; a few minutes, cached in $CACHE)"
   t0=$(date +%s)
   log="$src/build.log"

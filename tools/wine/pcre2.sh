@@ -15,12 +15,7 @@ mkdir -p "$WIN/bin"
 cached=$(ls -d "$CACHE"/pcre2-*/bin 2>/dev/null | sort -V | tail -1)
 if [ -z "$cached" ] || [ ! -f "$cached/$DLL" ]; then
   sh "$ROOT/tools/deps.sh" gcc-mingw-w64-x86-64 dpkg-dev make
-  src=$(mktemp -d "${TMPDIR:-/tmp}/socket2-pcre2.XXXXXX")
-  trap 'rm -rf "$src"' EXIT
-  debian_source pcre2 "$src" || { echo "socket2: apt-get source pcre2 failed" >&2; exit 1; }
-  dsc=$(ls "$src"/pcre2_*.dsc | head -1)
-  ver=$(sed -n 's/^Version: //p' "$dsc" | head -1)
-  dir=$(ls -d "$src"/pcre2-*/ | head -1)
+  debian_unpack pcre2
   echo "socket2: cross-building PCRE2 $ver for Windows (mingw-w64; cached in $CACHE)"
   t0=$(date +%s)
   log="$src/build.log"
