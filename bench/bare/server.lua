@@ -147,9 +147,15 @@ local port = bit.rshift(bit.bswap(sa.sin_port), 16)
 local serve = kind == 'bulk' and app.bulk_serve or app.serve
 
 local listener = new_conn(lfd)
+-- At most ACCEPTS connections per loop turn, as socket2's fairness budget:
+-- an accept loop that runs until EAGAIN under a flood of connections never
+-- lets the loop deliver the other connections' events (their closes wait).
+local ACCEPTS = 64
 listener.co = co_create(function()
+  local taken = 0
   while true do
-    if listener.rready then
+    if listener.rready and taken < ACCEPTS then
+      taken = taken + 1 -- (a failure counts too: EMFILE must not spin)
       local fd = C.accept4(lfd, nil, nil, SOCK_NONBLOCK_CLOEXEC)
       if fd >= 0 then
         local c = new_conn(fd)
@@ -159,7 +165,12 @@ listener.co = co_create(function()
       elseif errno() == EAGAIN then
         listener.rready = false
       end
+    elseif listener.rready then -- the turn's share taken: again after the next wait
+      listener.more = true
+      taken = 0
+      co_yield()
     else
+      taken = 0
       if not listener.watched then watch(listener) end
       listener.rwait = true
       co_yield()
@@ -173,7 +184,7 @@ app.ready(port)
 -- the loop ------------------------------------------------------------------------
 
 while true do
-  local n = C.epoll_wait(epfd, evs, EVMAX, -1)
+  local n = C.epoll_wait(epfd, evs, EVMAX, listener.more and 0 or -1)
   for i = 0, n - 1 do
     local e = evs[i]
     local c = conns[tonumber(e.data.u32)]
@@ -195,5 +206,9 @@ while true do
         end
       end
     end
+  end
+  if listener.more then
+    listener.more = false
+    check(listener.co, co_resume(listener.co))
   end
 end
