@@ -193,7 +193,7 @@ end
 
 function recv(s, buf, len, fl, expires)
   if s._rready or s._nonblocking then
-    spend()
+    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
     local n = C.recv(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream read drained the queue: wait for the next edge
@@ -225,7 +225,7 @@ end
 
 function send(s, buf, len, fl, expires)
   if s._wready or s._nonblocking then
-    spend()
+    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
     local n = C.send(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream write filled the queue: wait for the next edge
@@ -256,7 +256,7 @@ end
 
 function sendto(s, buf, len, fl, p, alen, expires)
   if s._wready or s._nonblocking then
-    spend()
+    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
     local n = C.sendto(s.fd, buf, len, fl, p, alen)
     if n >= 0 then return n end
     local e = errno()
@@ -280,7 +280,7 @@ end
 
 function recvfrom(s, buf, len, fl, from, expires)
   if s._rready or s._nonblocking then
-    spend()
+    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
     lenp[0] = from and sizeof(from.ss) or 0
     local n = C.recvfrom(s.fd, buf, len, fl, from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil)
     if n >= 0 then
@@ -311,7 +311,7 @@ end
 
 function accept(s, remote, expires)
   if s._rready or s._nonblocking then
-    spend()
+    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
     lenp[0] = sizeof(remote.ss)
     local cfd = sys.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
     if cfd ~= sys.INVALID_FD then

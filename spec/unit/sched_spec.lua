@@ -311,6 +311,29 @@ describe('sched', function()
       a:close(); b:close(); c:close(); d:close()
     end)
 
+    it('a socket closed while its reader let the loop turn: the read says closed (its fd may be reused)', function()
+      local a, b = H.pair()
+      local N = 2000
+      assert.equal(N, b:sendall(('x'):rep(N)))
+      local reads, result = 0, nil
+      local reader = socket.newthread(function()
+        local buf = ffi.new'uint8_t[1]'
+        for i = 1, N do
+          local n, err, code = a:recv(buf, 1)
+          if not n then result = {err, code}; return end
+          reads = i
+        end
+        result = {'read all'}
+      end)
+      assert.is_true(reads < N) -- it waits (a proactor op) or let the loop turn
+      a:close()
+      local c, d = H.pair() -- (one of them likely takes a's descriptor number)
+      assert(d:send('X'))
+      assert.is_true(socket.join(reader, 5))
+      assert.same({'closed', 'ECANCELED'}, result)
+      b:close(); c:close(); d:close()
+    end)
+
     it('start() returns when no thread waits', function()
       assert.is_true(socket.start()) -- nothing at all
       local done = false
