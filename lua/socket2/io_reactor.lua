@@ -49,7 +49,7 @@ local EAGAIN, EWOULDBLOCK, EINTR, EINPROGRESS = sys.EAGAIN, sys.EWOULDBLOCK, sys
 local MSG_OOB = sys.MSG.oob
 local errno = sys.errno
 local park, wake, claim, release, spend = sched.park, sched.wake, sched.claim, sched.release, sched.spend
-local deadline = args.deadline
+local clock, deadline = args.clock, args.deadline
 local sizeof = ffi.sizeof
 
 local READ, WRITE, HUP, ERROR = S2.S2_READ, S2.S2_WRITE, S2.S2_HUP, S2.S2_ERROR
@@ -154,6 +154,20 @@ local function wait_edge(s, rec, dl, always)
   return ok, err, code
 end
 
+-- The loop's fairness budget is spent (sched.spend): this call lets the
+-- loop turn once before it goes on, parked on rec as a wait is (close()
+-- wakes it with 'closed', cancel and kill work, another call of the same
+-- direction is refused meanwhile) until a timer due now fires after the
+-- next poll, or the socket's edge comes first.
+local function pass(s, rec)
+  local tok = claim(rec)
+  local ok, err, code = park(rec, clock())
+  release(rec, tok)
+  if s._closed then return errors.closed() end
+  if ok or code == 'ETIMEDOUT' then return true end
+  return nil, err, code
+end
+
 function M.wait(s, dir, expires, eagain)
   if not eagain then
     if not s._watched then
@@ -193,7 +207,7 @@ end
 
 function recv(s, buf, len, fl, expires)
   if s._rready or s._nonblocking then
-    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
+    if spend() then local ok, err, code = pass(s, s._rrec); if not ok then return nil, err, code end end
     local n = C.recv(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream read drained the queue: wait for the next edge
@@ -225,7 +239,7 @@ end
 
 function send(s, buf, len, fl, expires)
   if s._wready or s._nonblocking then
-    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
+    if spend() then local ok, err, code = pass(s, s._wrec); if not ok then return nil, err, code end end
     local n = C.send(s.fd, buf, len, fl)
     if n >= 0 then
       -- a short stream write filled the queue: wait for the next edge
@@ -256,7 +270,7 @@ end
 
 function sendto(s, buf, len, fl, p, alen, expires)
   if s._wready or s._nonblocking then
-    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
+    if spend() then local ok, err, code = pass(s, s._wrec); if not ok then return nil, err, code end end
     local n = C.sendto(s.fd, buf, len, fl, p, alen)
     if n >= 0 then return n end
     local e = errno()
@@ -280,7 +294,7 @@ end
 
 function recvfrom(s, buf, len, fl, from, expires)
   if s._rready or s._nonblocking then
-    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
+    if spend() then local ok, err, code = pass(s, s._rrec); if not ok then return nil, err, code end end
     lenp[0] = from and sizeof(from.ss) or 0
     local n = C.recvfrom(s.fd, buf, len, fl, from and ffi.cast(sa_ptr, from) or nil, from and lenp or nil)
     if n >= 0 then
@@ -311,7 +325,7 @@ end
 
 function accept(s, remote, expires)
   if s._rready or s._nonblocking then
-    if spend() and s._closed then return errors.closed() end -- (closed while the loop turned)
+    if spend() then local ok, err, code = pass(s, s._rrec); if not ok then return nil, err, code end end
     lenp[0] = sizeof(remote.ss)
     local cfd = sys.accept(s.fd, ffi.cast(sa_ptr, remote), lenp)
     if cfd ~= sys.INVALID_FD then

@@ -294,21 +294,16 @@ M.wake = wake
 -- times up to EMFILE). So the loop polls at least once every BUDGET such
 -- calls: the call that finds the budget spent first queues its thread
 -- behind what the next poll wakes (tokio's cooperative budget, counted
--- per loop turn here). Outside a socket2 thread nothing can wait: it goes on.
--- Returns true when the caller let the loop turn: its socket may have been
--- closed meanwhile (and its descriptor number reused), so it looks first.
+-- per loop turn here; the I/O module parks the call like a wait until a
+-- timer due now fires after the next poll). Outside a socket2 thread
+-- nothing can wait: the call goes on. spend() -> must the caller pass?
 local BUDGET = 256
 local budget = BUDGET
 function M.spend()
   budget = budget - 1
   if budget > 0 then return false end
   local co = co_running()
-  if co == nil or co ~= running then return false end
-  rq_n = rq_n + 1
-  rq_th[rq_n], rq_a[rq_n], rq_b[rq_n], rq_c[rq_n] = co, nil, nil, nil
-  parked = true
-  co_yield()
-  return true
+  return co ~= nil and co == running
 end
 
 -- Takes the thread parked on rec off it without resuming it (kill); the

@@ -326,6 +326,8 @@ describe('sched', function()
         result = {'read all'}
       end)
       assert.is_true(reads < N) -- it waits (a proactor op) or let the loop turn
+      -- meanwhile its socket is still being read, as during any wait
+      assert.matches('already reading', H.err_of(a.recv, a, ffi.new'uint8_t[1]', 1))
       a:close()
       local c, d = H.pair() -- (one of them likely takes a's descriptor number)
       assert(d:send('X'))
