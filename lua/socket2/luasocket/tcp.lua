@@ -51,7 +51,7 @@ local OPTS = {
   ['tcp-fastopen'] = {'fastopen', 'int'}, error = {'error', 'error'},
 }
 
-local apply_opt = U.option_methods(methods, OPTS)
+local adopt = U.option_methods(methods, OPTS)
 
 -- The descriptor, made now (family 'inet' or 'inet6'; unix objects: unix):
 -- options set before apply now.
@@ -66,13 +66,7 @@ local function ensure(self, family)
   end
   if not s then return nil, msg(err, code) end
   self.family = self.kind == 'unixstream' and 'unix' or (family or self.family or 'inet')
-  self.s = s
-  if limit(self) == 0 then s:setblocking(false) end
-  local opts = self.opts
-  if opts then
-    self.opts = false
-    for i = 1, #opts do apply_opt(s, opts[i][1], opts[i][2]) end
-  end
+  adopt(self, s)
   return s
 end
 

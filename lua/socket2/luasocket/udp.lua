@@ -44,20 +44,14 @@ local OPTS = {dontroute = {'dontroute', 'bool'}, broadcast = {'broadcast', 'bool
   ['ipv6-multicast-loop'] = {'multicast_loop', 'bool'}, ['ipv6-v6only'] = {'v6only', 'bool'},
   ['recv-buffer-size'] = {'rcvbuf', 'int'}, ['send-buffer-size'] = {'sndbuf', 'int'}}
 
-local apply_opt = U.option_methods(methods, OPTS)
+local adopt = U.option_methods(methods, OPTS)
 
 local function ensure(self, family)
   if self.s then return self.s end
   local s, err, code = socket.udp(family or 'inet')
   if not s then return nil, msg(err, code) end
   self.family = family or 'inet'
-  self.s = s
-  if U.limit(self) == 0 then s:setblocking(false) end
-  local opts = self.opts
-  if opts then
-    self.opts = false
-    for i = 1, #opts do apply_opt(s, opts[i][1], opts[i][2]) end
-  end
+  adopt(self, s)
   return s
 end
 

@@ -99,8 +99,8 @@ end
 -- setoption/getoption for a table of LuaSocket option name -> {socket2
 -- option name, kind ('bool', 'int', 'linger', 'error': read-only)}, added
 -- to methods. A value is checked when set; set before the object has a
--- descriptor, it is kept in o.opts. Returns apply(s, name, v), which sets
--- a kept one on the socket.
+-- descriptor, it is kept in o.opts. Returns adopt(o, s): o takes its new
+-- socket s (non-blocking when o's timeout is 0) and the kept options.
 function M.option_methods(methods, OPTS)
   local floor = math.floor
   local function value_of(o, value)
@@ -152,7 +152,15 @@ function M.option_methods(methods, OPTS)
     return v
   end
 
-  return apply
+  return function(o, s)
+    o.s = s
+    if M.limit(o) == 0 then s:setblocking(false) end
+    local opts = o.opts
+    if opts then
+      o.opts = false
+      for i = 1, #opts do apply(s, opts[i][1], opts[i][2]) end
+    end
+  end
 end
 
 -- The descriptor methods tcp and udp objects share, added to methods.
