@@ -292,11 +292,11 @@ M.wake = wake
 -- from polling, and every other socket's events would wait behind it
 -- (bench churn on epoll: thousands of connections left in CLOSE-WAIT, at
 -- times up to EMFILE). So the loop polls at least once every BUDGET such
--- calls: the call that finds the budget spent first queues its thread
--- behind what the next poll wakes (tokio's cooperative budget, counted
--- per loop turn here; the I/O module parks the call like a wait until a
--- timer due now fires after the next poll). Outside a socket2 thread
--- nothing can wait: the call goes on. spend() -> must the caller pass?
+-- calls: the call that finds the budget spent first waits, parked by its
+-- I/O module like any wait, until a timer due now fires after the next
+-- poll (tokio's cooperative budget, counted per loop turn here). Outside
+-- a socket2 thread nothing can wait: the call goes on.
+-- spend() -> must the caller let the loop turn first?
 local BUDGET = 256
 local budget = BUDGET
 function M.spend()
